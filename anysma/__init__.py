@@ -1,0 +1,23 @@
+"""anysma: prototype-based learning and capsule networks for Keras 3."""
+
+from anysma._backend import select_backend as _select_backend
+
+_select_backend()
+
+from anysma import constraints  # noqa: E402
+from anysma import losses  # noqa: E402
+from anysma import ops  # noqa: E402
+from anysma import probability_transformations  # noqa: E402
+from anysma import regularizers  # noqa: E402
+from anysma import utils  # noqa: E402
+from anysma.version import __version__  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "constraints",
+    "losses",
+    "ops",
+    "probability_transformations",
+    "regularizers",
+    "utils",
+]

@@ -1,0 +1,59 @@
+"""Argument checks shared by the math functions (static shapes only)."""
+
+import math
+import numbers
+
+
+def static_shape(tensor):
+    """The static shape of a tensor as a tuple with `None` for unknown dims."""
+    return tuple(None if dim is None else int(dim) for dim in tuple(tensor.shape))
+
+
+def check_order_p(order_p, name="order_p"):
+    if (
+        isinstance(order_p, bool)
+        or not isinstance(order_p, numbers.Real)
+        or math.isnan(order_p)
+        or order_p <= 0
+    ):
+        raise ValueError(
+            f"`{name}` must be a number > 0 or `math.inf`. Received: {name}={order_p!r}"
+        )
+
+
+def check_epsilon(epsilon, name="epsilon"):
+    if (
+        isinstance(epsilon, bool)
+        or not isinstance(epsilon, numbers.Real)
+        or not epsilon >= 0
+    ):
+        raise ValueError(
+            f"`{name}` must be a number >= 0. Received: {name}={epsilon!r}"
+        )
+
+
+def check_rank(tensor, name, expected, description=""):
+    """Raise a `ValueError` if `tensor`'s rank is not in `expected`."""
+    expected = (expected,) if isinstance(expected, int) else tuple(expected)
+    rank = len(tensor.shape)
+    if rank not in expected:
+        wanted = " or ".join(str(r) for r in expected)
+        raise ValueError(
+            f"`{name}` must have rank {wanted}{description}. "
+            f"Received: {name}.shape={static_shape(tensor)}"
+        )
+
+
+def check_min_rank(tensor, name, minimum, description=""):
+    rank = len(tensor.shape)
+    if rank < minimum:
+        raise ValueError(
+            f"`{name}` must have rank >= {minimum}{description}. "
+            f"Received: {name}.shape={static_shape(tensor)}"
+        )
+
+
+def check_dims_match(dim_a, dim_b, message):
+    """Raise `ValueError(message)` when two static dims are known and differ."""
+    if dim_a is not None and dim_b is not None and int(dim_a) != int(dim_b):
+        raise ValueError(message)

@@ -1,0 +1,1 @@
+"""Helpers for old anysma user code."""

@@ -1,0 +1,32 @@
+import os
+
+# Import torch before TensorFlow-linked libraries; the other order can crash.
+try:  # noqa: SIM105
+    import torch  # noqa: F401
+except ImportError:
+    pass
+
+import anysma  # noqa: E402,F401  (selects the backend before Keras loads)
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-large", action="store_true", default=False, help="run `large` tests"
+    )
+
+
+def pytest_configure(config):
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    trainable = keras.backend.backend() not in ("numpy", "openvino")
+    skip_large = pytest.mark.skip(reason="large test; pass --run-large to run it")
+    skip_untrainable = pytest.mark.skip(reason="backend cannot train")
+    for item in items:
+        if "large" in item.keywords and not config.getoption("--run-large"):
+            item.add_marker(skip_large)
+        if "requires_trainable_backend" in item.keywords and not trainable:
+            item.add_marker(skip_untrainable)
