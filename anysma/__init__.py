@@ -5,15 +5,19 @@ from anysma._backend import select_backend as _select_backend
 _select_backend()
 
 from anysma import constraints  # noqa: E402
+from anysma import modules  # noqa: E402
 from anysma import losses  # noqa: E402
 from anysma import ops  # noqa: E402
 from anysma import probability_transformations  # noqa: E402
 from anysma import regularizers  # noqa: E402
 from anysma import utils  # noqa: E402
+from anysma.capsule import Capsule  # noqa: E402
 from anysma.version import __version__  # noqa: E402
 
 __all__ = [
+    "Capsule",
     "__version__",
+    "modules",
     "constraints",
     "losses",
     "ops",

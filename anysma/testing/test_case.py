@@ -44,18 +44,20 @@ class TestCase(unittest.TestCase):
     # === Assertions ===
 
     def assertAllClose(self, actual, desired, atol=1e-6, rtol=1e-6, msg=""):
-        actual, desired = to_numpy(actual), to_numpy(desired)
-        keras.tree.map_structure(
-            lambda a, d: np.testing.assert_allclose(
-                np.asarray(a, dtype="float64"),
-                np.asarray(d, dtype="float64"),
+        """Compare tensors or (nested) structures of them, leaf by leaf."""
+        if isinstance(actual, (list, tuple, dict)):
+            actual, desired = keras.tree.flatten(actual), keras.tree.flatten(desired)
+        else:  # `desired` may be any array-like, e.g. nested lists.
+            actual, desired = [actual], [desired]
+        self.assertEqual(len(actual), len(desired), f"structure differs. {msg}")
+        for actual_leaf, desired_leaf in zip(actual, desired):
+            np.testing.assert_allclose(
+                np.asarray(to_numpy(actual_leaf), dtype="float64"),
+                np.asarray(to_numpy(desired_leaf), dtype="float64"),
                 atol=atol,
                 rtol=rtol,
                 err_msg=msg,
-            ),
-            actual,
-            desired,
-        )
+            )
 
     def assertAllFinite(self, value, msg=""):
         for item in keras.tree.flatten(to_numpy(value)):
@@ -143,14 +145,7 @@ class TestCase(unittest.TestCase):
         symbolic_inputs = self._inputs_for(input_data)
         symbolic_outputs = self._call(layer, symbolic_inputs, call_kwargs)
         if expected_output_shape is not None:
-            keras.tree.map_structure_up_to(
-                expected_output_shape,
-                lambda tensor, shape: self.assertEqual(
-                    tuple(tensor.shape[1:]), tuple(shape[1:])
-                ),
-                symbolic_outputs,
-                expected_output_shape,
-            )
+            self._assert_shapes(symbolic_outputs, expected_output_shape, True)
         if expected_num_trainable_weights is not None:
             self.assertLen(layer.trainable_weights, expected_num_trainable_weights)
         if expected_num_non_trainable_weights is not None:
@@ -162,14 +157,7 @@ class TestCase(unittest.TestCase):
         eager_layer = layer_cls(**init_kwargs)
         eager_outputs = self._call(eager_layer, input_data, call_kwargs)
         if expected_output_shape is not None:
-            keras.tree.map_structure_up_to(
-                expected_output_shape,
-                lambda tensor, shape: self.assertEqual(
-                    tuple(tensor.shape), tuple(shape)
-                ),
-                eager_outputs,
-                expected_output_shape,
-            )
+            self._assert_shapes(eager_outputs, expected_output_shape, False)
         self.assertAllFinite(eager_outputs, "eager outputs")
         self.run_serialization_test(eager_layer)
 
@@ -181,6 +169,18 @@ class TestCase(unittest.TestCase):
         if run_precision_check:
             self.run_precision_test(layer_cls, init_kwargs, input_data, call_kwargs)
         return eager_layer
+
+    def _assert_shapes(self, outputs, expected, symbolic):
+        """Compare output shapes; `expected` is a shape or a tuple of shapes."""
+        if all(isinstance(dim, int) or dim is None for dim in expected):
+            outputs, expected = [outputs], [expected]
+        outputs = keras.tree.flatten(outputs)
+        self.assertEqual(len(outputs), len(expected), "number of outputs")
+        for tensor, shape in zip(outputs, expected):
+            actual = tuple(tensor.shape)
+            if symbolic:  # the batch axis is unknown
+                actual, shape = actual[1:], tuple(shape)[1:]
+            self.assertEqual(actual, tuple(shape))
 
     def assertLen(self, container, length):
         self.assertEqual(len(container), length)

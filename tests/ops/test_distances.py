@@ -1,0 +1,432 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy.spatial.distance import cdist
+
+from anysma import ops as anysma_ops
+from anysma.testing import TestCase
+from anysma.testing.test_case import to_numpy
+
+ORDERS = [1, 2, 3, 2.2, 0.5, math.inf]
+
+
+def np_p_norm(values, order_p, squared=False, epsilon=1e-7):
+    """The original anysma's p-norm over the last axis."""
+    values = np.asarray(values, dtype="float64")
+    if order_p == 1:
+        norm = np.abs(values).sum(-1)
+        return norm**2 if squared else norm
+    if math.isinf(order_p):
+        norm = np.abs(values).max(-1)
+        return norm**2 if squared else norm
+    powered = (np.abs(values) ** order_p).sum(-1)
+    if squared:
+        return powered
+    return np.maximum(powered, epsilon) ** (1.0 / order_p)
+
+
+def np_pairwise(x, prototypes, order_p=2, squared=False, epsilon=1e-7):
+    differences = x[..., None, :] - prototypes
+    return np_p_norm(differences, order_p, squared, epsilon)
+
+
+def random(shape, seed=0, dtype="float32"):
+    return np.random.default_rng(seed).normal(size=shape).astype(dtype)
+
+
+def orthonormal(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    if len(shape) == 2:
+        return np.linalg.qr(rng.normal(size=shape))[0].astype("float32")
+    return np.stack([orthonormal(shape[1:], seed + i) for i in range(shape[0])])
+
+
+class PairwiseDistanceTest(TestCase):
+    def test_squared_euclidean_matches_scipy(self):
+        x, prototypes = random((7, 5)), random((3, 5), 1)
+        self.assertAllClose(
+            anysma_ops.squared_euclidean_distance(x, prototypes),
+            cdist(x, prototypes, "sqeuclidean"),
+            atol=1e-5,
+            rtol=1e-5,
+        )
+
+    def test_euclidean_matches_scipy(self):
+        x, prototypes = random((1, 5)), random((4, 5), 1)
+        self.assertAllClose(
+            anysma_ops.euclidean_distance(x, prototypes),
+            cdist(x, prototypes),
+            atol=1e-5,
+            rtol=1e-5,
+        )
+
+    def test_minkowski_matches_scipy_for_all_orders(self):
+        x, prototypes = random((6, 4)), random((3, 4), 1)
+        for order_p in ORDERS:
+            metric = {"metric": "chebyshev"} if math.isinf(order_p) else {
+                "metric": "minkowski",
+                "p": order_p,
+            }
+            self.assertAllClose(
+                anysma_ops.minkowski_distance(x, prototypes, order_p),
+                cdist(x, prototypes, **metric),
+                atol=1e-5,
+                rtol=1e-4,
+                msg=f"order_p={order_p}",
+            )
+
+    def test_minkowski_squared_semantics(self):
+        x, prototypes = random((2, 3, 4)), random((5, 4), 1)
+        for order_p in ORDERS:
+            self.assertAllClose(
+                anysma_ops.minkowski_distance(x, prototypes, order_p, squared=True),
+                np_pairwise(x, prototypes, order_p, squared=True),
+                atol=1e-4,
+                rtol=1e-4,
+                msg=f"order_p={order_p}",
+            )
+
+    def test_leading_axes_are_kept(self):
+        x, prototypes = random((2, 3, 4)), random((5, 4), 1)
+        distances = anysma_ops.minkowski_distance(x, prototypes, 3)
+        self.assertShapeEqual(distances, (2, 3, 5))
+
+    def test_epsilon_clamp_at_zero_distance(self):
+        x = random((1, 4))
+        self.assertAllClose(
+            anysma_ops.euclidean_distance(x, x, epsilon=1e-6), [[1e-3]], rtol=1e-3
+        )
+        self.assertAllClose(anysma_ops.euclidean_distance(x, x, epsilon=0), [[0.0]])
+
+    def test_float16_inputs(self):
+        x, prototypes = random((4, 6), dtype="float16"), random((3, 6), 1, "float16")
+        for order_p in (1, 2, 3):
+            distances = anysma_ops.minkowski_distance(x, prototypes, order_p)
+            self.assertEqual(keras.backend.standardize_dtype(distances.dtype), "float16")
+            self.assertAllClose(
+                distances,
+                np_pairwise(x.astype("float64"), prototypes.astype("float64"), order_p),
+                atol=2e-2,
+                rtol=2e-2,
+            )
+
+    def test_integer_inputs_are_promoted(self):
+        x = np.arange(6, dtype="uint8").reshape(2, 3)
+        prototypes = np.zeros((1, 3), dtype="float32")
+        self.assertAllClose(
+            anysma_ops.squared_euclidean_distance(x, prototypes), [[5.0], [50.0]]
+        )
+
+    def test_global_omega_matches_reference(self):
+        x, prototypes = random((5, 4)), random((3, 4), 1)
+        for omega in (random((4, 4), 2), random((4, 2), 3)):
+            reference = np_pairwise(x @ omega, prototypes @ omega, 2, squared=True)
+            self.assertAllClose(
+                anysma_ops.omega_distance(x, prototypes, omega, squared=True),
+                reference,
+                atol=1e-4,
+                rtol=1e-4,
+            )
+
+    def test_local_omega_matches_reference(self):
+        x, prototypes, omegas = random((2, 5, 4)), random((3, 4), 1), random((3, 4, 2))
+        reference = np.stack(
+            [
+                np_p_norm((x - prototypes[p]) @ omegas[p], 3)
+                for p in range(len(prototypes))
+            ],
+            axis=-1,
+        )
+        self.assertAllClose(
+            anysma_ops.omega_distance(x, prototypes, omegas, order_p=3),
+            reference,
+            atol=1e-4,
+            rtol=1e-4,
+        )
+
+    def test_identity_omega_equals_euclidean(self):
+        x, prototypes = random((5, 4)), random((3, 4), 1)
+        self.assertAllClose(
+            anysma_ops.omega_distance(x, prototypes, np.eye(4, dtype="float32")),
+            cdist(x, prototypes),
+            atol=1e-5,
+        )
+
+    def test_tangent_distance_is_distance_to_affine_subspace(self):
+        x, prototypes = random((6, 5)), random((3, 5), 1)
+        for subspaces in (orthonormal((5, 2), 2), orthonormal((3, 5, 2), 3)):
+            reference = np.zeros((6, 3))
+            for p in range(3):
+                basis = subspaces if subspaces.ndim == 2 else subspaces[p]
+                for n in range(6):
+                    theta = np.linalg.lstsq(basis, x[n] - prototypes[p], rcond=None)[0]
+                    reference[n, p] = np.linalg.norm(
+                        x[n] - prototypes[p] - basis @ theta
+                    )
+            self.assertAllClose(
+                anysma_ops.tangent_distance(x, prototypes, subspaces),
+                reference,
+                atol=1e-4,
+                rtol=1e-4,
+            )
+
+    def test_tangent_distance_with_non_orthonormal_basis(self):
+        # Before the Orthogonalization constraint first applies, W is arbitrary:
+        # the function must still compute ||(I - W W^T)(x - w)||.
+        x, prototypes, subspaces = random((4, 5)), random((2, 5), 1), random((5, 2), 2)
+        projector = np.eye(5) - subspaces @ subspaces.T
+        reference = np.linalg.norm(
+            (x[:, None, :] - prototypes) @ projector.T, axis=-1
+        )
+        self.assertAllClose(
+            anysma_ops.tangent_distance(x, prototypes, subspaces),
+            reference,
+            atol=1e-4,
+            rtol=1e-4,
+        )
+
+    def test_restricted_tangent_distance(self):
+        x, prototypes = random((6, 5)), random((3, 5), 1)
+        subspaces = orthonormal((3, 5, 2), 2)
+        bounds = np.abs(random((3, 2), 4)) * 0.5
+        reference = np.zeros((6, 3))
+        for p in range(3):
+            theta = np.clip(
+                (x - prototypes[p]) @ subspaces[p], -bounds[p], bounds[p]
+            )
+            reference[:, p] = np.linalg.norm(
+                x - prototypes[p] - theta @ subspaces[p].T, axis=-1
+            )
+        self.assertAllClose(
+            anysma_ops.restricted_tangent_distance(x, prototypes, subspaces, bounds),
+            reference,
+            atol=1e-4,
+            rtol=1e-4,
+        )
+
+    def test_restricted_tangent_limits(self):
+        x, prototypes, subspaces = random((4, 5)), random((2, 5), 1), orthonormal((5, 2))
+        self.assertAllClose(
+            anysma_ops.restricted_tangent_distance(
+                x, prototypes, subspaces, np.zeros(2, "float32")
+            ),
+            cdist(x, prototypes),
+            atol=1e-4,
+        )
+        self.assertAllClose(
+            anysma_ops.restricted_tangent_distance(
+                x, prototypes, subspaces, np.full(2, 1e6, "float32")
+            ),
+            anysma_ops.tangent_distance(x, prototypes, subspaces),
+            atol=1e-3,
+        )
+
+
+def np_capsule(signals, prototypes, measure):
+    batch, num_prototypes, channels = signals.shape[:3]
+    out = np.zeros((batch, num_prototypes, channels))
+    for b in range(batch):
+        for p in range(num_prototypes):
+            for c in range(channels):
+                out[b, p, c] = measure(
+                    signals[b, p, c].reshape(-1), prototypes[p].reshape(-1), p
+                )
+    return out
+
+
+class CapsuleDistanceTest(TestCase):
+    def test_minkowski_vector_and_matrix_atoms(self):
+        for atom in ((4,), (2, 3)):
+            signals, prototypes = random((2, 3, 5) + atom), random((3,) + atom, 1)
+            for order_p in ORDERS:
+                reference = np_capsule(
+                    signals,
+                    prototypes,
+                    lambda s, w, p, order=order_p: np_p_norm(s - w, order),
+                )
+                self.assertAllClose(
+                    anysma_ops.capsule_minkowski_distance(signals, prototypes, order_p),
+                    reference,
+                    atol=1e-4,
+                    rtol=1e-4,
+                )
+
+    def test_batch_size_one(self):
+        signals, prototypes = random((1, 2, 1, 3)), random((2, 3), 1)
+        distances = anysma_ops.capsule_minkowski_distance(signals, prototypes)
+        self.assertShapeEqual(distances, (1, 2, 1))
+
+    def test_omega(self):
+        signals, prototypes = random((2, 3, 4, 2, 2)), random((3, 2, 2), 1)
+        for omegas in (random((4, 3), 2), random((3, 4, 3), 3)):
+            reference = np_capsule(
+                signals,
+                prototypes,
+                lambda s, w, p, o=omegas: np.sum(
+                    ((s - w) @ (o if o.ndim == 2 else o[p])) ** 2
+                ),
+            )
+            self.assertAllClose(
+                anysma_ops.capsule_omega_distance(
+                    signals, prototypes, omegas, squared=True
+                ),
+                reference,
+                atol=1e-4,
+                rtol=1e-4,
+            )
+
+    def test_tangent_and_restricted_tangent(self):
+        signals, prototypes = random((2, 3, 4, 5)), random((3, 5), 1)
+        subspaces = orthonormal((3, 5, 2), 2)
+        bounds = np.abs(random((3, 2), 3))
+
+        def tangent(s, w, p):
+            v = s - w
+            return np.linalg.norm(v - subspaces[p] @ (subspaces[p].T @ v))
+
+        def restricted(s, w, p):
+            v = s - w
+            theta = np.clip(subspaces[p].T @ v, -bounds[p], bounds[p])
+            return np.linalg.norm(v - subspaces[p] @ theta)
+
+        self.assertAllClose(
+            anysma_ops.capsule_tangent_distance(signals, prototypes, subspaces),
+            np_capsule(signals, prototypes, tangent),
+            atol=1e-4,
+            rtol=1e-4,
+        )
+        self.assertAllClose(
+            anysma_ops.capsule_restricted_tangent_distance(
+                signals, prototypes, subspaces, bounds
+            ),
+            np_capsule(signals, prototypes, restricted),
+            atol=1e-4,
+            rtol=1e-4,
+        )
+        # A global basis and global bounds broadcast over prototypes.
+        self.assertAllClose(
+            anysma_ops.capsule_restricted_tangent_distance(
+                signals, prototypes, subspaces[0], bounds[0]
+            ),
+            np_capsule(
+                signals,
+                prototypes,
+                lambda s, w, p: np.linalg.norm(
+                    s
+                    - w
+                    - subspaces[0]
+                    @ np.clip(subspaces[0].T @ (s - w), -bounds[0], bounds[0])
+                ),
+            ),
+            atol=1e-4,
+            rtol=1e-4,
+        )
+
+    def test_capsule_form_agrees_with_pairwise_form(self):
+        # With one channel holding the same input for every prototype, the
+        # capsule form reduces to the pairwise form.
+        x, prototypes = random((4, 6)), random((3, 6), 1)
+        signals = np.repeat(x[:, None, None, :], 3, axis=1)
+        self.assertAllClose(
+            anysma_ops.capsule_minkowski_distance(signals, prototypes)[:, :, 0],
+            anysma_ops.euclidean_distance(x, prototypes),
+            atol=1e-5,
+        )
+
+
+class InvalidArgumentTest(TestCase):
+    def test_order_p(self):
+        for order_p in (0, -1, float("nan"), "2", True):
+            with self.assertRaisesRegex(ValueError, "order_p"):
+                anysma_ops.minkowski_distance(random((2, 3)), random((1, 3)), order_p)
+        with self.assertRaisesRegex(ValueError, r"Received: order_p=-1"):
+            anysma_ops.minkowski_distance(random((2, 3)), random((1, 3)), -1)
+
+    def test_epsilon(self):
+        with self.assertRaisesRegex(ValueError, r"Received: epsilon=-1"):
+            anysma_ops.euclidean_distance(random((2, 3)), random((1, 3)), epsilon=-1)
+
+    def test_mismatched_features(self):
+        with self.assertRaisesRegex(ValueError, r"x.shape=\(2, 3\).*prototypes.shape"):
+            anysma_ops.squared_euclidean_distance(random((2, 3)), random((1, 4)))
+
+    def test_prototype_rank(self):
+        with self.assertRaisesRegex(ValueError, r"`prototypes` must have rank 2"):
+            anysma_ops.minkowski_distance(random((2, 3)), random((3,)))
+
+    def test_omega_shapes(self):
+        with self.assertRaisesRegex(ValueError, r"omegas.shape=\(5, 2\)"):
+            anysma_ops.omega_distance(random((2, 3)), random((1, 3)), random((5, 2)))
+        with self.assertRaisesRegex(ValueError, r"one matrix per prototype"):
+            anysma_ops.omega_distance(
+                random((2, 3)), random((2, 3)), random((4, 3, 3))
+            )
+
+    def test_bounds_shape(self):
+        with self.assertRaisesRegex(ValueError, r"bounds.shape=\(3,\)"):
+            anysma_ops.restricted_tangent_distance(
+                random((2, 3)), random((1, 3)), orthonormal((3, 2)), random((3,))
+            )
+
+    def test_capsule_shapes(self):
+        with self.assertRaisesRegex(ValueError, r"`signals` must have rank >= 4"):
+            anysma_ops.capsule_minkowski_distance(random((2, 3, 4)), random((3, 4)))
+        with self.assertRaisesRegex(ValueError, r"prototypes.shape=\(2, 4\)"):
+            anysma_ops.capsule_minkowski_distance(
+                random((2, 3, 1, 4)), random((2, 4))
+            )
+
+
+finite_floats = st.floats(-10, 10, allow_nan=False, width=32)
+
+
+def vectors(count, dim):
+    return hnp.arrays("float32", (count, dim), elements=finite_floats)
+
+
+class DistancePropertyTest(TestCase):
+    @settings(max_examples=25, deadline=None)
+    @given(data=st.data(), dim=st.integers(1, 5))
+    def test_metric_axioms(self, data, dim):
+        points = data.draw(vectors(3, dim))
+        order_p = data.draw(st.sampled_from([1, 1.5, 2, 3, math.inf]))
+        pairwise = to_numpy(anysma_ops.minkowski_distance(points, points, order_p))
+        tolerance = 1e-3 * (1 + np.abs(points).max() * dim)
+        self.assertTrue(np.all(pairwise >= 0))
+        np.testing.assert_allclose(np.diag(pairwise), 0, atol=tolerance)
+        np.testing.assert_allclose(pairwise, pairwise.T, atol=tolerance)
+        for i in range(3):
+            for j in range(3):
+                for k in range(3):
+                    self.assertLessEqual(
+                        pairwise[i, k], pairwise[i, j] + pairwise[j, k] + tolerance
+                    )
+
+    @settings(max_examples=20, deadline=None)
+    @given(data=st.data(), dim=st.integers(2, 5))
+    def test_tangent_distance_is_least_squares(self, data, dim):
+        x = data.draw(vectors(2, dim))
+        prototypes = data.draw(vectors(1, dim))
+        rank = data.draw(st.integers(1, dim - 1))
+        basis = orthonormal((dim, rank), data.draw(st.integers(0, 1000)))
+        distances = to_numpy(anysma_ops.tangent_distance(x, prototypes, basis))
+        for n in range(2):
+            theta = np.linalg.lstsq(basis, x[n] - prototypes[0], rcond=None)[0]
+            expected = np.linalg.norm(x[n] - prototypes[0] - basis @ theta)
+            self.assertAlmostEqual(
+                float(distances[n, 0]), expected, delta=1e-3 * (1 + expected)
+            )
+        self.assertTrue(np.all(distances >= 0))
+
+
+@pytest.mark.parametrize("order_p", ORDERS)
+def test_minkowski_is_finite_for_large_inputs(order_p):
+    x = np.full((1, 3), 1e3, "float32")
+    distances = to_numpy(anysma_ops.minkowski_distance(x, -x, order_p))
+    assert np.all(np.isfinite(distances))
