@@ -5,6 +5,7 @@ from anysma._backend import select_backend as _select_backend
 _select_backend()
 
 from anysma import constraints  # noqa: E402
+from anysma import datasets  # noqa: E402
 from anysma import modules  # noqa: E402
 from anysma import losses  # noqa: E402
 from anysma import ops  # noqa: E402
@@ -19,6 +20,7 @@ __all__ = [
     "__version__",
     "modules",
     "constraints",
+    "datasets",
     "losses",
     "ops",
     "probability_transformations",

@@ -1,28 +1,18 @@
 """Choose a Keras backend before Keras is imported.
 
-Keras defaults to TensorFlow, which is often not installed. When neither
-``KERAS_BACKEND`` nor a ``keras.json`` file names a backend, anysma picks the
-first installed one of JAX, PyTorch and TensorFlow, in that order.
+Keras defaults to TensorFlow, which is often not installed. When
+``KERAS_BACKEND`` is not set, anysma picks the first installed one of JAX,
+PyTorch and TensorFlow, in that order. (``keras.json`` is not consulted:
+Keras writes ``"backend": "tensorflow"`` into it on first use, so it does not
+tell a user's choice from Keras' default.)
 """
 
 import importlib.util
-import json
 import os
 import sys
+import warnings
 
 _PREFERENCE = ("jax", "torch", "tensorflow")
-
-
-def _backend_from_keras_json():
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join(
-        os.path.expanduser("~"), ".keras"
-    )
-    path = os.path.join(keras_home, "keras.json")
-    try:
-        with open(path) as config_file:
-            return json.load(config_file).get("backend")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def select_backend():
@@ -40,12 +30,15 @@ def select_backend():
         return None
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    configured = _backend_from_keras_json()
-    if configured:
-        return configured
     for name in _PREFERENCE:
         if importlib.util.find_spec(name) is not None:
             os.environ["KERAS_BACKEND"] = name
+            if name != _PREFERENCE[0]:
+                warnings.warn(
+                    f"JAX is not installed and KERAS_BACKEND is not set: anysma "
+                    f"uses the {name} backend. Set KERAS_BACKEND to choose.",
+                    stacklevel=3,
+                )
             return name
     raise ImportError(
         "anysma needs a Keras backend, but none of JAX, PyTorch or TensorFlow "

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Run the whole test suite once per Keras backend, each in its own process.
-# Usage: scripts/test.sh [extra pytest arguments]
-set -euo pipefail
+# Lint, then run the whole test suite once per Keras backend, each backend in
+# its own pytest process. Extra arguments go to pytest, e.g. --run-large.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
+python -m ruff check . || status=1
 for backend in jax torch tensorflow; do
     echo "=== KERAS_BACKEND=${backend} ==="
     KERAS_BACKEND="${backend}" python -m pytest -n 2 -q "$@" || status=1

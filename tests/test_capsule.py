@@ -41,7 +41,9 @@ class CapsuleStructureTest(TestCase):
             anysma.Capsule(prototype_distribution=(1, 2, 3))
 
     def test_add_chains_and_fills_distribution(self):
-        input_module = InputModule(signal_shape=(1, -1), dissimilarity_initializer="zeros")
+        input_module = InputModule(
+            signal_shape=(1, -1), dissimilarity_initializer="zeros"
+        )
         capsule = anysma.Capsule(prototype_distribution=(2, 3))
         self.assertIs(capsule.add(input_module), capsule)
         self.assertEqual(input_module.prototype_distribution, [2, 2, 2])
@@ -91,7 +93,9 @@ class CapsuleCallTest(TestCase):
         capsule = self._capsule()
         outputs = capsule(inputs)
         model = keras.Model(inputs, outputs)
-        self.assertIs(model.get_layer("signal_dense"), capsule.get_module("signal_dense"))
+        self.assertIs(
+            model.get_layer("signal_dense"), capsule.get_module("signal_dense")
+        )
         self.assertIs(model.get_layer("scale"), capsule.get_module("scale"))
 
     def test_recall_shares_weights(self):
@@ -137,7 +141,9 @@ class CapsuleCallTest(TestCase):
                 super().__init__(**kwargs)
                 self.capsule = anysma.Capsule(prototype_distribution=3).add(
                     [
-                        InputModule(signal_shape=(2, 2), dissimilarity_initializer="zeros"),
+                        InputModule(
+                            signal_shape=(2, 2), dissimilarity_initializer="zeros"
+                        ),
                         keras.layers.Dense(5),
                     ]
                 )

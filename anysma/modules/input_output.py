@@ -43,10 +43,13 @@ def resolve_signal_shape(signal_shape, input_shape, name="signal_shape"):
             f"`{name}` must be None, an int or a tuple of length >= 2 "
             f"(channels, *atom_shape). Received: {name}={signal_shape!r}"
         )
-    if any(
-        not isinstance(dim, int) or isinstance(dim, bool) or dim == 0 or dim < -1
-        for dim in target
-    ) or target.count(-1) > 1:
+    if (
+        any(
+            not isinstance(dim, int) or isinstance(dim, bool) or dim == 0 or dim < -1
+            for dim in target
+        )
+        or target.count(-1) > 1
+    ):
         raise ValueError(
             f"`{name}` must hold positive ints and at most one -1. "
             f"Received: {name}={signal_shape!r}"

@@ -92,9 +92,7 @@ class TestCase(unittest.TestCase):
             json.loads(json.dumps(serialized))
         )
         self.assertIsInstance(deserialized, instance.__class__)
-        self.assertEqual(
-            json.loads(json.dumps(deserialized.get_config())), json_config
-        )
+        self.assertEqual(json.loads(json.dumps(deserialized.get_config())), json_config)
         return revived
 
     # === Layers ===

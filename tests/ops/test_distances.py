@@ -69,10 +69,14 @@ class PairwiseDistanceTest(TestCase):
     def test_minkowski_matches_scipy_for_all_orders(self):
         x, prototypes = random((6, 4)), random((3, 4), 1)
         for order_p in ORDERS:
-            metric = {"metric": "chebyshev"} if math.isinf(order_p) else {
-                "metric": "minkowski",
-                "p": order_p,
-            }
+            metric = (
+                {"metric": "chebyshev"}
+                if math.isinf(order_p)
+                else {
+                    "metric": "minkowski",
+                    "p": order_p,
+                }
+            )
             self.assertAllClose(
                 anysma_ops.minkowski_distance(x, prototypes, order_p),
                 cdist(x, prototypes, **metric),
@@ -108,7 +112,9 @@ class PairwiseDistanceTest(TestCase):
         x, prototypes = random((4, 6), dtype="float16"), random((3, 6), 1, "float16")
         for order_p in (1, 2, 3):
             distances = anysma_ops.minkowski_distance(x, prototypes, order_p)
-            self.assertEqual(keras.backend.standardize_dtype(distances.dtype), "float16")
+            self.assertEqual(
+                keras.backend.standardize_dtype(distances.dtype), "float16"
+            )
             self.assertAllClose(
                 distances,
                 np_pairwise(x.astype("float64"), prototypes.astype("float64"), order_p),
@@ -181,9 +187,7 @@ class PairwiseDistanceTest(TestCase):
         # the function must still compute ||(I - W W^T)(x - w)||.
         x, prototypes, subspaces = random((4, 5)), random((2, 5), 1), random((5, 2), 2)
         projector = np.eye(5) - subspaces @ subspaces.T
-        reference = np.linalg.norm(
-            (x[:, None, :] - prototypes) @ projector.T, axis=-1
-        )
+        reference = np.linalg.norm((x[:, None, :] - prototypes) @ projector.T, axis=-1)
         self.assertAllClose(
             anysma_ops.tangent_distance(x, prototypes, subspaces),
             reference,
@@ -197,9 +201,7 @@ class PairwiseDistanceTest(TestCase):
         bounds = np.abs(random((3, 2), 4)) * 0.5
         reference = np.zeros((6, 3))
         for p in range(3):
-            theta = np.clip(
-                (x - prototypes[p]) @ subspaces[p], -bounds[p], bounds[p]
-            )
+            theta = np.clip((x - prototypes[p]) @ subspaces[p], -bounds[p], bounds[p])
             reference[:, p] = np.linalg.norm(
                 x - prototypes[p] - theta @ subspaces[p].T, axis=-1
             )
@@ -211,7 +213,11 @@ class PairwiseDistanceTest(TestCase):
         )
 
     def test_restricted_tangent_limits(self):
-        x, prototypes, subspaces = random((4, 5)), random((2, 5), 1), orthonormal((5, 2))
+        x, prototypes, subspaces = (
+            random((4, 5)),
+            random((2, 5), 1),
+            orthonormal((5, 2)),
+        )
         self.assertAllClose(
             anysma_ops.restricted_tangent_distance(
                 x, prototypes, subspaces, np.zeros(2, "float32")
@@ -364,9 +370,7 @@ class InvalidArgumentTest(TestCase):
         with self.assertRaisesRegex(ValueError, r"omegas.shape=\(5, 2\)"):
             anysma_ops.omega_distance(random((2, 3)), random((1, 3)), random((5, 2)))
         with self.assertRaisesRegex(ValueError, r"one matrix per prototype"):
-            anysma_ops.omega_distance(
-                random((2, 3)), random((2, 3)), random((4, 3, 3))
-            )
+            anysma_ops.omega_distance(random((2, 3)), random((2, 3)), random((4, 3, 3)))
 
     def test_bounds_shape(self):
         with self.assertRaisesRegex(ValueError, r"bounds.shape=\(3,\)"):
@@ -378,9 +382,7 @@ class InvalidArgumentTest(TestCase):
         with self.assertRaisesRegex(ValueError, r"`signals` must have rank >= 4"):
             anysma_ops.capsule_minkowski_distance(random((2, 3, 4)), random((3, 4)))
         with self.assertRaisesRegex(ValueError, r"prototypes.shape=\(2, 4\)"):
-            anysma_ops.capsule_minkowski_distance(
-                random((2, 3, 1, 4)), random((2, 4))
-            )
+            anysma_ops.capsule_minkowski_distance(random((2, 3, 1, 4)), random((2, 4)))
 
 
 finite_floats = st.floats(-10, 10, allow_nan=False, width=32)

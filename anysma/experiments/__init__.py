@@ -1,0 +1,24 @@
+"""The paper's experiments as importable definitions.
+
+Each experiment module defines `NAME`, `DATASET`, `EXPECTED` (the result the
+original reported), `build_parser(parser)` (the original command-line flags)
+and `run(args)`, which trains and evaluates and returns the final metrics.
+`anysma run NAME` and `python examples/NAME.py` both call them.
+"""
+
+import importlib
+
+#: Experiment name -> module path.
+EXPERIMENTS = {
+    "gmlvq_tecator": "anysma.experiments.gmlvq_tecator",
+}
+
+
+def get(name):
+    """Import and return the module of experiment `name`."""
+    if name not in EXPERIMENTS:
+        raise ValueError(
+            f"Unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}. "
+            f"Received: name={name!r}"
+        )
+    return importlib.import_module(EXPERIMENTS[name])

@@ -1,0 +1,240 @@
+"""Matrix functions for matrix-based LVQ, as pure functions of `keras.ops`.
+
+All functions act on the last two axes. Where batching makes sense they take
+one matrix of rank 2 or a stack of matrices of rank 3, e.g. the local
+matrices `(P, D, M)` of a `matrix_scope='local'` measuring module.
+
+The SVD and determinant kernels of all backends lack half-precision support
+on CPU, so `float16`/`bfloat16` inputs are computed in `float32` and the
+result is cast back to the input dtype.
+"""
+
+import keras
+from keras import ops
+
+from anysma.ops._validation import check_dims_match
+from anysma.ops._validation import check_epsilon
+from anysma.ops._validation import check_min_rank
+from anysma.ops._validation import check_rank
+from anysma.ops._validation import static_shape
+
+_HALF_DTYPES = ("float16", "bfloat16")
+
+
+def _to_float(matrices):
+    """Convert to a float tensor (integers become `floatx`)."""
+    matrices = ops.convert_to_tensor(matrices)
+    if "float" not in keras.backend.standardize_dtype(matrices.dtype):
+        matrices = ops.cast(matrices, keras.config.floatx())
+    return matrices
+
+
+def _at_least_float32(matrices):
+    """Return `matrices` in a dtype the linear-algebra kernels accept."""
+    if keras.backend.standardize_dtype(matrices.dtype) in _HALF_DTYPES:
+        return ops.cast(matrices, "float32")
+    return matrices
+
+
+def _check_matrices(matrices, name, square=False):
+    check_rank(matrices, name, (2, 3), " (one matrix or a stack of matrices)")
+    shape = static_shape(matrices)
+    if square:
+        check_dims_match(
+            shape[-2],
+            shape[-1],
+            f"`{name}` must hold square matrices (the last two dimensions "
+            f"must be equal). Received: {name}.shape={shape}",
+        )
+
+
+def trace(matrices, keepdims=False):
+    """Trace (sum of the diagonal) over the last two axes.
+
+    Args:
+        matrices: Tensor of rank >= 2; the leading axes are batch axes.
+            Rectangular matrices are allowed (the main diagonal is summed).
+        keepdims: If `True`, keep the two reduced axes with length 1, so the
+            result broadcasts against `matrices`.
+
+    Returns:
+        The traces, of shape `matrices.shape[:-2]`, or
+        `matrices.shape[:-2] + (1, 1)` with `keepdims=True`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> float(trace(np.eye(3)))
+    3.0
+    >>> tuple(trace(np.ones((4, 2, 2)), keepdims=True).shape)
+    (4, 1, 1)
+    """
+    matrices = ops.convert_to_tensor(matrices)
+    check_min_rank(matrices, "matrices", 2, " (..., rows, columns)")
+    traces = ops.trace(matrices, axis1=-2, axis2=-1)
+    if keepdims:
+        traces = ops.expand_dims(ops.expand_dims(traces, -1), -1)
+    return traces
+
+
+def orthogonalization(matrices):
+    """Project matrices onto the Stiefel manifold (polar decomposition).
+
+    With the thin SVD `W = U S V^T`, returns `U V^T`: the orthogonal factor
+    of the polar decomposition and the matrix with orthonormal columns
+    closest to `W` in the Frobenius norm. For an `(n, r)` matrix with
+    `n >= r` the columns of the result are orthonormal; for `n < r` its rows
+    are. Matrices that already have orthonormal columns are returned
+    unchanged (up to rounding), so the projection is idempotent.
+
+    Args:
+        matrices: One matrix `(n, r)` or a stack `(P, n, r)`.
+
+    Returns:
+        A tensor of the same shape and dtype as `matrices`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> q = orthogonalization(np.array([[2.0, 0.0], [0.0, 3.0], [0.0, 0.0]]))
+    >>> np.round(np.asarray(q), 6).tolist()
+    [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    """
+    matrices = _to_float(matrices)
+    _check_matrices(matrices, "matrices")
+    dtype = matrices.dtype
+    # The thin SVD (`full_matrices=False`) gives U (n, k) and V^T (k, r) with
+    # k = min(n, r), so `U @ V^T` has the input's shape on every backend; the
+    # full SVD would need U sliced to its first r columns.
+    left, _, right_transposed = ops.svd(
+        _at_least_float32(matrices), full_matrices=False
+    )
+    return ops.cast(ops.matmul(left, right_transposed), dtype)
+
+
+def trace_normalization(matrices, epsilon=1e-7):
+    """Divide square matrices by the root of their trace.
+
+    Computes `W / max(sqrt(trace(W)), epsilon)` per matrix, the formula of
+    the original anysma. Note that the trace of the result is
+    `sqrt(trace(W))`, not 1 (`omega_normalization` gives the relevance matrix
+    `Omega Omega^T` unit trace). A negative trace, whose root is undefined,
+    is treated as zero, so such a matrix is divided by `epsilon`.
+
+    Args:
+        matrices: One square matrix `(n, n)` or a stack `(P, n, n)`.
+        epsilon: Lower bound of the divisor (a number >= 0).
+
+    Returns:
+        A tensor of the same shape and dtype as `matrices`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> np.round(np.asarray(trace_normalization(2.0 * np.eye(2))), 6).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    check_epsilon(epsilon)
+    matrices = _to_float(matrices)
+    _check_matrices(matrices, "matrices", square=True)
+    dtype = matrices.dtype
+    values = _at_least_float32(matrices)
+    traces = trace(values, keepdims=True)
+    divisor = ops.maximum(ops.sqrt(ops.maximum(traces, 0.0)), epsilon)
+    return ops.cast(values / divisor, dtype)
+
+
+def omega_normalization(omegas, epsilon=1e-7):
+    """Scale Omega matrices so that `Lambda = Omega Omega^T` has trace 1.
+
+    Computes `Omega / max(sqrt(trace(Omega Omega^T)), epsilon)` per matrix.
+    `trace(Omega Omega^T)` is the squared Frobenius norm of `Omega`, which is
+    summed directly instead of forming the product.
+
+    Args:
+        omegas: One matrix `(D, M)` (global) or a stack `(P, D, M)` (local).
+        epsilon: Lower bound of the divisor (a number >= 0).
+
+    Returns:
+        A tensor of the same shape and dtype as `omegas`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> np.asarray(omega_normalization(np.full((2, 2), 3.0))).tolist()
+    [[0.5, 0.5], [0.5, 0.5]]
+    """
+    check_epsilon(epsilon)
+    omegas = _to_float(omegas)
+    _check_matrices(omegas, "omegas")
+    dtype = omegas.dtype
+    # float32 at least: squares of moderate float16 values overflow.
+    values = _at_least_float32(omegas)
+    norms = ops.sqrt(ops.sum(ops.square(values), axis=(-2, -1), keepdims=True))
+    return ops.cast(values / ops.maximum(norms, epsilon), dtype)
+
+
+def log_determinant(matrices):
+    """Natural logarithm of the absolute determinant of square matrices.
+
+    Computed with `slogdet` (an LU factorization) rather than `log(det(W))`:
+    the determinant itself under- or overflows long before its logarithm
+    does. For the positive semi-definite matrices of GMLVQ
+    (`Lambda = Omega Omega^T`) this is `log(det(W))`; a singular matrix gives
+    `-inf`.
+
+    Args:
+        matrices: One square matrix `(n, n)` or a stack `(P, n, n)`.
+
+    Returns:
+        A scalar for one matrix, shape `(P,)` for a stack; in the dtype of
+        `matrices`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> round(float(log_determinant(np.diag([2.0, 3.0]))), 6)
+    1.791759
+    """
+    matrices = _to_float(matrices)
+    _check_matrices(matrices, "matrices", square=True)
+    dtype = matrices.dtype
+    _, log_absolute_determinants = ops.slogdet(_at_least_float32(matrices))
+    return ops.cast(log_absolute_determinants, dtype)
+
+
+def omega_log_determinant(omegas):
+    """Log-determinant of the smaller Gram matrix of Omega matrices.
+
+    For `Omega` of shape `(D, M)` this is `log(det(Omega^T Omega))` when
+    `M <= D`, else `log(det(Omega Omega^T))`: the smaller of the two square
+    matrices, which is the one that can have full rank. It is finite exactly
+    when `Omega` has full rank `min(D, M)`, which makes its negative the
+    standard GMLVQ regularizer against a collapsing relevance matrix. When a
+    dimension is not known statically, `Omega^T Omega` is used.
+
+    Args:
+        omegas: One matrix `(D, M)` (global) or a stack `(P, D, M)` (local).
+
+    Returns:
+        A scalar for one matrix, shape `(P,)` for a stack; in the dtype of
+        `omegas`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> omega = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    >>> round(float(omega_log_determinant(omega)), 6)  # log(1 * 4)
+    1.386294
+    """
+    omegas = _to_float(omegas)
+    _check_matrices(omegas, "omegas")
+    dtype = omegas.dtype
+    values = _at_least_float32(omegas)
+    rows, columns = static_shape(values)[-2:]
+    if rows is not None and columns is not None and rows < columns:
+        gram = ops.einsum("...ik,...jk->...ij", values, values)  # Omega Omega^T
+    else:
+        gram = ops.einsum("...ki,...kj->...ij", values, values)  # Omega^T Omega
+    _, log_absolute_determinants = ops.slogdet(gram)
+    return ops.cast(log_absolute_determinants, dtype)
