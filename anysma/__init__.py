@@ -4,6 +4,7 @@ from anysma._backend import select_backend as _select_backend
 
 _select_backend()
 
+from anysma import callbacks  # noqa: E402
 from anysma import constraints  # noqa: E402
 from anysma import datasets  # noqa: E402
 from anysma import modules  # noqa: E402
@@ -19,6 +20,7 @@ __all__ = [
     "Capsule",
     "__version__",
     "modules",
+    "callbacks",
     "constraints",
     "datasets",
     "losses",

@@ -1,0 +1,877 @@
+"""Losses for prototype-based learning (LVQ) and capsule networks.
+
+Every loss exists as a stateless function `loss(y_true, y_pred, ...)` and as
+a `keras.losses.Loss` subclass that stores the options; both are registered
+for Keras serialization, so models compiled with them save to and load from
+`.keras` files without `custom_objects`.
+
+`y_true` is always one-hot over the classes (last axis). What `y_pred` holds
+depends on the loss:
+
+| loss                             | `y_pred`                               |
+|----------------------------------|----------------------------------------|
+| `glvq_loss`, `GlvqLoss`          | flipped probabilities, e.g. `flip(d)`  |
+| `glvq_loss_over_dissimilarities` | dissimilarities, one per class         |
+| `rslvq_loss`, `RSLVQLoss`        | dissimilarities, one per prototype     |
+| `margin_loss`, `spread_loss`     | class probabilities or activations     |
+| the two divergences              | probabilities or possibility vectors   |
+
+All losses reduce the last axis and return one value per sample. The
+functions compute half-precision inputs in `float32` (their epsilons are
+below the `float16` resolution) and return `float32` then.
+
+`get(identifier)` resolves the anysma names and falls back to
+`keras.losses.get`, so `"categorical_crossentropy"` keeps working.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from anysma.api_export import anysma_export
+
+_HALF_DTYPES = ("float16", "bfloat16")
+SQUASH_FUNCTIONS = ("identity", "sigmoid", "relu")
+
+# === Argument checks ===
+
+
+def _is_real(value):
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and value == value  # Rejects NaN.
+    )
+
+
+def _check_positive(value, name):
+    if not _is_real(value) or not 0 < value < float("inf"):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_non_negative(value, name):
+    if not _is_real(value) or not 0 <= value < float("inf"):
+        raise ValueError(
+            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_interval(value, name, upper):
+    """Check `0 <= value < upper`."""
+    if not _is_real(value) or not 0 <= value < upper:
+        raise ValueError(
+            f"`{name}` must be a number in [0, {upper}). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_squashing(squash_func, beta, margin):
+    if squash_func is not None and (
+        not isinstance(squash_func, str) or squash_func not in SQUASH_FUNCTIONS
+    ):
+        raise ValueError(
+            f"`squash_func` must be None or one of {list(SQUASH_FUNCTIONS)}. "
+            f"Received: squash_func={squash_func!r}"
+        )
+    return (
+        squash_func,
+        _check_positive(beta, "beta"),
+        _check_interval(margin, "margin", 1),
+    )
+
+
+def _check_prototype_labels(prototype_labels):
+    if prototype_labels is None:
+        return None
+    if isinstance(prototype_labels, np.ndarray):
+        prototype_labels = prototype_labels.tolist()
+    if (
+        not isinstance(prototype_labels, (list, tuple))
+        or len(prototype_labels) == 0
+        or any(
+            isinstance(label, bool)
+            or not isinstance(label, numbers.Integral)
+            or label < 0
+            for label in prototype_labels
+        )
+    ):
+        raise ValueError(
+            "`prototype_labels` must be None or a non-empty list of non-negative "
+            "integers (the class index of each prototype). "
+            f"Received: prototype_labels={prototype_labels!r}"
+        )
+    return [int(label) for label in prototype_labels]
+
+
+# === Helpers ===
+
+
+def _to_float(y_true, y_pred):
+    """Cast both to the float dtype of `y_pred`; half precision to float32."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = keras.backend.standardize_dtype(y_pred.dtype)
+    if "float" not in dtype:
+        dtype = keras.config.floatx()
+    if dtype in _HALF_DTYPES:
+        dtype = "float32"
+    return ops.cast(y_true, dtype), ops.cast(y_pred, dtype)
+
+
+def _is_correct_class(y_true):
+    return ops.greater(y_true, 0.5)
+
+
+def _safe_divide(numerator, denominator):
+    """`numerator / denominator`, and 0 (with a finite gradient) where it is 0/0.
+
+    Dividing by a substituted 1 (instead of masking the quotient only) keeps
+    the untaken branch of `where` finite, so its gradient is 0 and not NaN.
+    """
+    nonzero = ops.not_equal(denominator, 0)
+    safe_denominator = ops.where(nonzero, denominator, ops.ones_like(denominator))
+    return ops.where(nonzero, numerator / safe_denominator, ops.zeros_like(numerator))
+
+
+def _squash(mu, squash_func, beta, margin):
+    shifted = mu + margin
+    if squash_func == "sigmoid":
+        return ops.sigmoid(beta * shifted)
+    if squash_func == "relu":
+        return ops.relu(shifted)
+    return shifted
+
+
+def _masked_logsumexp(values, mask):
+    """`log(sum(exp(values)))` over the entries where `mask` is True (last axis).
+
+    Stable like `logsumexp` (the maximum of the masked entries is factored
+    out). Unmasked entries are exponentiated as `exp(0)` and then dropped,
+    so nothing overflows and no `-inf * 0` reaches the gradient. Rows without
+    any masked entry give `log(tiny)` instead of `-inf`.
+    """
+    lowest = ops.min(values, axis=-1, keepdims=True)
+    maximum = ops.max(ops.where(mask, values, lowest), axis=-1, keepdims=True)
+    shifted = ops.where(mask, values - maximum, ops.zeros_like(values))
+    exponentials = ops.where(mask, ops.exp(shifted), ops.zeros_like(values))
+    total = ops.sum(exponentials, axis=-1)
+    tiny = float(np.finfo(keras.backend.standardize_dtype(values.dtype)).tiny)
+    return ops.squeeze(maximum, -1) + ops.log(ops.maximum(total, tiny))
+
+
+# === Loss functions ===
+
+
+@anysma_export
+def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
+    """GLVQ cost on flipped probabilities (the anysma formulation of GLVQ).
+
+    With `p+` the probability of the correct class and `p-` the highest
+    probability among the wrong classes:
+
+    `mu = (p- - p+) / (2 max p + 2 min p - p- - p+)`
+
+    If `y_pred = flip(d)` (or `flipmax(d)`) for dissimilarities `d`, this is
+    exactly the classic GLVQ relative distance difference
+    `(d+ - d-) / (d+ + d- + 2 lower_bound)`, because both flips are affine in
+    `d`. `mu` lies in `(-1, 1)` and is negative for correct classifications.
+    Where the denominator is 0 (only possible if `p- = p+ = max p` and
+    `min p = 0`) the cost is 0.
+
+    Args:
+        y_true: One-hot labels `(..., K)`.
+        y_pred: Flipped probabilities `(..., K)`.
+        squash_func: `None` or `"identity"` (return `mu + margin`),
+            `"sigmoid"` (`sigmoid(beta (mu + margin))`, Sato and Yamada's
+            squashing) or `"relu"` (`relu(mu + margin)`: samples classified
+            correctly with a relative margin stop contributing).
+        beta: Slope of the sigmoid, > 0. Unused by the other squashings.
+            The default 10 makes the sigmoid non-linear on `mu`'s range
+            `(-1, 1)`; with 1 it is almost linear there.
+        margin: A number in `[0, 1)` added to `mu` before squashing.
+
+    Returns:
+        The (squashed) cost per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from anysma.probability_transformations import flip
+    >>> distances = np.array([[1.0, 3.0]])
+    >>> y_true = np.array([[1.0, 0.0]])
+    >>> print(np.round(np.asarray(glvq_loss(y_true, flip(distances))), 3))
+    [-0.5]
+
+    Reference:
+        Sato and Yamada, "Generalized learning vector quantization",
+        NIPS 1995.
+    """
+    squash_func, beta, margin = _check_squashing(squash_func, beta, margin)
+    y_true, y_pred = _to_float(y_true, y_pred)
+    is_correct = _is_correct_class(y_true)
+    highest = ops.max(y_pred, axis=-1)
+    lowest = ops.min(y_pred, axis=-1, keepdims=True)
+    # Replacing entries by the row minimum keeps the maxima unchanged.
+    correct = ops.max(ops.where(is_correct, y_pred, lowest), axis=-1)
+    best_wrong = ops.max(ops.where(is_correct, lowest, y_pred), axis=-1)
+    lowest = ops.squeeze(lowest, -1)
+    denominator = 2 * highest + 2 * lowest - best_wrong - correct
+    mu = _safe_divide(best_wrong - correct, denominator)
+    return _squash(mu, squash_func, beta, margin)
+
+
+@anysma_export
+def glvq_loss_over_dissimilarities(
+    y_true, y_pred, squash_func=None, beta=10.0, margin=0.0
+):
+    """Classic GLVQ cost on dissimilarities, one per class.
+
+    `mu = (d+ - d-) / (d+ + d-)` with `d+` the dissimilarity of the correct
+    class and `d-` the smallest dissimilarity of a wrong class. Where
+    `d+ = d- = 0` the cost is 0, with a finite gradient.
+
+    Args:
+        y_true: One-hot labels `(..., K)`.
+        y_pred: Non-negative dissimilarities `(..., K)`, e.g. the distances
+            to the closest prototype of each class.
+        squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`; see
+            `glvq_loss`.
+        beta: Slope of the sigmoid, > 0.
+        margin: A number in `[0, 1)` added to `mu` before squashing.
+
+    Returns:
+        The (squashed) cost per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> y_true = np.array([[1.0, 0.0, 0.0]])
+    >>> distances = np.array([[1.0, 3.0, 2.0]])
+    >>> loss = glvq_loss_over_dissimilarities(y_true, distances)
+    >>> print(np.round(np.asarray(loss), 3))
+    [-0.333]
+
+    Reference:
+        Sato and Yamada, "Generalized learning vector quantization",
+        NIPS 1995.
+    """
+    squash_func, beta, margin = _check_squashing(squash_func, beta, margin)
+    y_true, y_pred = _to_float(y_true, y_pred)
+    is_correct = _is_correct_class(y_true)
+    highest = ops.max(y_pred, axis=-1, keepdims=True)
+    # Replacing entries by the row maximum keeps the minima unchanged.
+    correct = ops.min(ops.where(is_correct, y_pred, highest), axis=-1)
+    closest_wrong = ops.min(ops.where(is_correct, highest, y_pred), axis=-1)
+    mu = _safe_divide(correct - closest_wrong, correct + closest_wrong)
+    return _squash(mu, squash_func, beta, margin)
+
+
+@anysma_export
+def margin_loss(y_true, y_pred, lamb=0.5, margin=0.1):
+    """Margin loss of capsule networks.
+
+    `sum_k [y relu(1 - margin - p)^2 + lamb (1 - y) relu(p - margin)^2]`.
+    The defaults are Sabour et al.'s `m+ = 0.9`, `m- = 0.1`, `lambda = 0.5`.
+
+    Args:
+        y_true: One-hot labels `(..., K)`.
+        y_pred: Class probabilities (e.g. capsule lengths) `(..., K)`.
+        lamb: Down-weighting of the wrong classes, >= 0.
+        margin: A number in `[0, 0.5)`: the correct class should exceed
+            `1 - margin`, the wrong classes should stay below `margin`.
+
+    Returns:
+        The loss per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = margin_loss(np.array([[1.0, 0.0]]), np.array([[0.8, 0.3]]))
+    >>> print(np.round(np.asarray(loss), 3))
+    [0.03]
+
+    Reference:
+        Sabour, Frosst and Hinton, "Dynamic routing between capsules",
+        NIPS 2017.
+    """
+    lamb = _check_non_negative(lamb, "lamb")
+    margin = _check_interval(margin, "margin", 0.5)
+    y_true, y_pred = _to_float(y_true, y_pred)
+    present = y_true * ops.square(ops.relu(1 - margin - y_pred))
+    absent = lamb * (1 - y_true) * ops.square(ops.relu(y_pred - margin))
+    return ops.sum(present + absent, axis=-1)
+
+
+@anysma_export
+def spread_loss(y_true, y_pred, margin=0.2):
+    """Spread loss of matrix capsules: `sum_{k != t} relu(m - (p_t - p_k))^2`.
+
+    Every wrong class whose activation is closer than `margin` to the
+    activation `p_t` of the correct class `t` is penalized. Hinton et al.
+    increase the margin from 0.2 to 0.9 during training; see
+    `anysma.callbacks.SpreadLossMarginScheduler`.
+
+    Args:
+        y_true: One-hot labels `(..., K)`.
+        y_pred: Class activations `(..., K)`.
+        margin: A number >= 0.
+
+    Returns:
+        The loss per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = spread_loss(np.array([[1.0, 0.0]]), np.array([[0.6, 0.5]]))
+    >>> print(np.round(np.asarray(loss), 3))
+    [0.01]
+
+    Reference:
+        Hinton, Sabour and Frosst, "Matrix capsules with EM routing",
+        ICLR 2018.
+    """
+    margin = _check_non_negative(margin, "margin")
+    y_true, y_pred = _to_float(y_true, y_pred)
+    is_correct = _is_correct_class(y_true)
+    lowest = ops.min(y_pred, axis=-1, keepdims=True)
+    correct = ops.max(ops.where(is_correct, y_pred, lowest), axis=-1, keepdims=True)
+    penalties = ops.square(ops.relu(margin - (correct - y_pred)))
+    return ops.sum(ops.where(is_correct, ops.zeros_like(penalties), penalties), -1)
+
+
+@anysma_export
+def generalized_kullback_leibler_divergence(y_true, y_pred, epsilon=1e-7):
+    """Generalized Kullback-Leibler divergence `sum [y log(y / p) - y + p]`.
+
+    Unlike the Kullback-Leibler divergence it is defined for unnormalized
+    vectors, so it also applies to possibility vectors (e.g. `flip` outputs).
+    `y` and `p` are clamped to at least `epsilon`.
+
+    Args:
+        y_true: Targets `(..., K)`, e.g. one-hot labels.
+        y_pred: Probabilities or possibilities `(..., K)`.
+        epsilon: Lower clamp, > 0.
+
+    Returns:
+        The divergence per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = generalized_kullback_leibler_divergence(
+    ...     np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]])
+    ... )
+    >>> print(np.round(np.asarray(loss), 3))
+    [0.693]
+
+    Reference:
+        Cichocki, Zdunek, Phan and Amari, "Nonnegative matrix and tensor
+        factorizations", Wiley 2009.
+    """
+    epsilon = _check_positive(epsilon, "epsilon")
+    y_true, y_pred = _to_float(y_true, y_pred)
+    y_true = ops.maximum(y_true, epsilon)
+    y_pred = ops.maximum(y_pred, epsilon)
+    # log(y) - log(p) instead of log(y / p): the quotient can overflow.
+    divergence = y_true * (ops.log(y_true) - ops.log(y_pred)) - y_true + y_pred
+    return ops.sum(divergence, axis=-1)
+
+
+@anysma_export
+def itakura_saito_divergence(y_true, y_pred, epsilon=1e-7):
+    """Itakura-Saito divergence `sum [log(p / y) + y / p - 1]`.
+
+    `y` and `p` are clamped to at least `epsilon`.
+
+    Args:
+        y_true: Targets `(..., K)`, e.g. one-hot labels.
+        y_pred: Probabilities or possibilities `(..., K)`.
+        epsilon: Lower clamp, > 0.
+
+    Returns:
+        The divergence per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = itakura_saito_divergence(np.array([[1.0]]), np.array([[0.5]]))
+    >>> print(np.round(np.asarray(loss), 3))
+    [0.307]
+
+    Reference:
+        Itakura and Saito, "Analysis synthesis telephony based on the maximum
+        likelihood method", 1968.
+    """
+    epsilon = _check_positive(epsilon, "epsilon")
+    y_true, y_pred = _to_float(y_true, y_pred)
+    y_true = ops.maximum(y_true, epsilon)
+    y_pred = ops.maximum(y_pred, epsilon)
+    divergence = ops.log(y_pred) - ops.log(y_true) + y_true / y_pred - 1
+    return ops.sum(divergence, axis=-1)
+
+
+@anysma_export
+def rslvq_loss(y_true, y_pred, prototype_labels=None, beta=1.0):
+    """Robust soft LVQ cost: negative log-likelihood of the correct class.
+
+    The prototypes' posteriors are `softmax(-beta d)`; the class posterior is
+    the sum over the prototypes of that class, and the cost is its negative
+    logarithm:
+
+    `-log sum_{j: c(j) = t} softmax(-beta d)_j`
+
+    It is computed as the difference of two log-sum-exps, so it stays finite
+    for large distances. With squared Euclidean distances and
+    `beta = 1 / (2 sigma^2)` this is Seo and Obermayer's RSLVQ.
+
+    Args:
+        y_true: One-hot labels `(..., K)`.
+        y_pred: Dissimilarities to the prototypes `(..., P)`.
+        prototype_labels: The class index of every prototype (a list of `P`
+            non-negative integers below `K`). `None` means that prototype `i`
+            has class `i` (then `P` must equal `K`).
+        beta: Inverse temperature, > 0.
+
+    Returns:
+        The cost per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> y_true = np.array([[1.0, 0.0]])
+    >>> distances = np.array([[0.0, 1.0, 0.5]])
+    >>> loss = rslvq_loss(y_true, distances, prototype_labels=[0, 1, 0])
+    >>> print(np.round(np.asarray(loss), 3))
+    [0.206]
+
+    Reference:
+        Seo and Obermayer, "Soft learning vector quantization", Neural
+        Computation 15(7), 2003.
+    """
+    prototype_labels = _check_prototype_labels(prototype_labels)
+    beta = _check_positive(beta, "beta")
+    y_true, y_pred = _to_float(y_true, y_pred)
+    num_classes = y_true.shape[-1]
+    num_prototypes = y_pred.shape[-1]
+    if prototype_labels is None:
+        if None not in (num_classes, num_prototypes) and (
+            num_classes != num_prototypes
+        ):
+            raise ValueError(
+                "Without `prototype_labels`, prototype i has class i, so `y_pred` "
+                "needs one dissimilarity per class. Received: "
+                f"y_true.shape={tuple(y_true.shape)}, "
+                f"y_pred.shape={tuple(y_pred.shape)}"
+            )
+        membership = y_true
+    else:
+        if num_prototypes is not None and num_prototypes != len(prototype_labels):
+            raise ValueError(
+                "`prototype_labels` needs one label per prototype (last axis of "
+                f"`y_pred`, {num_prototypes}). Received: "
+                f"prototype_labels={prototype_labels!r}"
+            )
+        if num_classes is not None and max(prototype_labels) >= num_classes:
+            raise ValueError(
+                f"`prototype_labels` must be class indices below {num_classes} "
+                "(last axis of `y_true`). Received: "
+                f"prototype_labels={prototype_labels!r}"
+            )
+        # membership[..., j] = y_true[..., label of prototype j].
+        membership = ops.take(y_true, prototype_labels, axis=-1)
+    logits = -beta * y_pred
+    correct = _masked_logsumexp(logits, _is_correct_class(membership))
+    return ops.logsumexp(logits, axis=-1) - correct
+
+
+# === Loss classes ===
+
+
+class _OptionsLoss(keras.losses.Loss):
+    """A `Loss` that calls `self._function` with the options it stores.
+
+    Subclasses set `_function` and implement `_options()`, the keyword
+    arguments of the function; these are also their configuration.
+    """
+
+    _function = None
+
+    def __init__(self, reduction, name, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        # `Loss.get_config` drops `dtype`; keep a JSON-safe form of it.
+        if dtype is None or isinstance(dtype, str):
+            self._dtype_config = dtype
+        else:
+            self._dtype_config = keras.dtype_policies.serialize(
+                keras.dtype_policies.get(dtype)
+            )
+
+    def _options(self):
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        return type(self)._function(y_true, y_pred, **self._options())
+
+    def get_config(self):
+        return {**super().get_config(), "dtype": self._dtype_config, **self._options()}
+
+
+@anysma_export
+class GlvqLoss(_OptionsLoss):
+    """GLVQ cost on flipped probabilities; the class form of `glvq_loss`.
+
+    Classic GLVQ is a model whose output is `flip(distances)`, trained with
+    this loss. `GLVQLoss` is an alias of this class.
+
+    Args:
+        squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`.
+        beta: Slope of the sigmoid, > 0.
+        margin: A number in `[0, 1)` added to `mu` before squashing.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile(loss=GlvqLoss(squash_func="sigmoid"), optimizer="sgd")
+    """
+
+    _function = glvq_loss
+
+    def __init__(
+        self,
+        squash_func=None,
+        beta=10.0,
+        margin=0.0,
+        reduction="sum_over_batch_size",
+        name="glvq_loss",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.squash_func, self.beta, self.margin = _check_squashing(
+            squash_func, beta, margin
+        )
+
+    def _options(self):
+        return {
+            "squash_func": self.squash_func,
+            "beta": self.beta,
+            "margin": self.margin,
+        }
+
+
+GLVQLoss = GlvqLoss
+
+
+@anysma_export
+class GlvqLossOverDissimilarities(_OptionsLoss):
+    """Classic GLVQ cost on dissimilarities; see `glvq_loss_over_dissimilarities`.
+
+    Args:
+        squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`.
+        beta: Slope of the sigmoid, > 0.
+        margin: A number in `[0, 1)` added to `mu` before squashing.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+    """
+
+    _function = glvq_loss_over_dissimilarities
+
+    def __init__(
+        self,
+        squash_func=None,
+        beta=10.0,
+        margin=0.0,
+        reduction="sum_over_batch_size",
+        name="glvq_loss_over_dissimilarities",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.squash_func, self.beta, self.margin = _check_squashing(
+            squash_func, beta, margin
+        )
+
+    def _options(self):
+        return {
+            "squash_func": self.squash_func,
+            "beta": self.beta,
+            "margin": self.margin,
+        }
+
+
+@anysma_export
+class MarginLoss(_OptionsLoss):
+    """Margin loss of capsule networks; the class form of `margin_loss`.
+
+    Args:
+        lamb: Down-weighting of the wrong classes, >= 0.
+        margin: A number in `[0, 0.5)`.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+    """
+
+    _function = margin_loss
+
+    def __init__(
+        self,
+        lamb=0.5,
+        margin=0.1,
+        reduction="sum_over_batch_size",
+        name="margin_loss",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.lamb = _check_non_negative(lamb, "lamb")
+        self.margin = _check_interval(margin, "margin", 0.5)
+
+    def _options(self):
+        return {"lamb": self.lamb, "margin": self.margin}
+
+
+@anysma_export
+class SpreadLoss(_OptionsLoss):
+    """Spread loss of matrix capsules; the class form of `spread_loss`.
+
+    `margin` can be changed between epochs (it is validated on assignment);
+    `anysma.callbacks.SpreadLossMarginScheduler` does that and makes the
+    compiled training step pick up the new value.
+
+    Args:
+        margin: A number >= 0.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+    """
+
+    _function = spread_loss
+
+    def __init__(
+        self,
+        margin=0.2,
+        reduction="sum_over_batch_size",
+        name="spread_loss",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.margin = margin
+
+    @property
+    def margin(self):
+        return self._margin
+
+    @margin.setter
+    def margin(self, value):
+        self._margin = _check_non_negative(value, "margin")
+
+    def _options(self):
+        return {"margin": self.margin}
+
+
+@anysma_export
+class GeneralizedKullbackLeiblerDivergence(_OptionsLoss):
+    """Generalized Kullback-Leibler divergence; see the function form.
+
+    Args:
+        epsilon: Lower clamp of both inputs, > 0.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+    """
+
+    _function = generalized_kullback_leibler_divergence
+
+    def __init__(
+        self,
+        epsilon=1e-7,
+        reduction="sum_over_batch_size",
+        name="generalized_kullback_leibler_divergence",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.epsilon = _check_positive(epsilon, "epsilon")
+
+    def _options(self):
+        return {"epsilon": self.epsilon}
+
+
+@anysma_export
+class ItakuraSaitoDivergence(_OptionsLoss):
+    """Itakura-Saito divergence; see `itakura_saito_divergence`.
+
+    Args:
+        epsilon: Lower clamp of both inputs, > 0.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+    """
+
+    _function = itakura_saito_divergence
+
+    def __init__(
+        self,
+        epsilon=1e-7,
+        reduction="sum_over_batch_size",
+        name="itakura_saito_divergence",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.epsilon = _check_positive(epsilon, "epsilon")
+
+    def _options(self):
+        return {"epsilon": self.epsilon}
+
+
+@anysma_export
+class RSLVQLoss(_OptionsLoss):
+    """Robust soft LVQ cost on prototype dissimilarities; see `rslvq_loss`.
+
+    `RslvqLoss` is an alias of this class.
+
+    Args:
+        prototype_labels: The class index of every prototype, or `None`
+            (prototype `i` has class `i`).
+        beta: Inverse temperature, > 0.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+
+    Example:
+
+    >>> loss = RSLVQLoss(prototype_labels=[0, 0, 1, 1], beta=0.5)
+    """
+
+    _function = rslvq_loss
+
+    def __init__(
+        self,
+        prototype_labels=None,
+        beta=1.0,
+        reduction="sum_over_batch_size",
+        name="rslvq_loss",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.prototype_labels = _check_prototype_labels(prototype_labels)
+        self.beta = _check_positive(beta, "beta")
+
+    def _options(self):
+        return {"prototype_labels": self.prototype_labels, "beta": self.beta}
+
+
+RslvqLoss = RSLVQLoss
+
+# === Lookup and serialization ===
+
+ALL_OBJECTS = {
+    "GlvqLoss": GlvqLoss,
+    "GLVQLoss": GLVQLoss,
+    "GlvqLossOverDissimilarities": GlvqLossOverDissimilarities,
+    "MarginLoss": MarginLoss,
+    "SpreadLoss": SpreadLoss,
+    "GeneralizedKullbackLeiblerDivergence": GeneralizedKullbackLeiblerDivergence,
+    "ItakuraSaitoDivergence": ItakuraSaitoDivergence,
+    "RSLVQLoss": RSLVQLoss,
+    "RslvqLoss": RslvqLoss,
+    "glvq_loss": glvq_loss,
+    "glvq_loss_over_dissimilarities": glvq_loss_over_dissimilarities,
+    "margin_loss": margin_loss,
+    "spread_loss": spread_loss,
+    "generalized_kullback_leibler_divergence": (
+        generalized_kullback_leibler_divergence
+    ),
+    "itakura_saito_divergence": itakura_saito_divergence,
+    "rslvq_loss": rslvq_loss,
+}
+
+
+def _unknown(identifier):
+    return ValueError(
+        "Could not interpret the loss identifier. Expected an anysma loss "
+        f"({sorted(ALL_OBJECTS)}), a Keras loss name, a configuration dict or "
+        f"a callable. Received: identifier={identifier!r}"
+    )
+
+
+def serialize(loss):
+    """Serialize a loss function or `Loss` instance to a JSON-compatible dict.
+
+    Args:
+        loss: An anysma or Keras loss (function or instance).
+
+    Returns:
+        The configuration dict.
+    """
+    return keras.saving.serialize_keras_object(loss)
+
+
+def deserialize(config, custom_objects=None):
+    """Inverse of `serialize`; also accepts the names `get` accepts.
+
+    Args:
+        config: A configuration dict or a loss name.
+        custom_objects: Optional dict of further names to objects.
+
+    Returns:
+        A loss function or `Loss` instance.
+    """
+    if isinstance(config, str):
+        return get(config)
+    try:
+        loss = keras.losses.deserialize(
+            config, custom_objects={**ALL_OBJECTS, **(custom_objects or {})}
+        )
+    except (TypeError, ValueError) as error:
+        raise _unknown(config) from error
+    # Keras returns unknown class names unchanged instead of raising.
+    if not callable(loss):
+        raise _unknown(config)
+    return loss
+
+
+def get(identifier):
+    """Resolve a loss identifier: anysma names first, then Keras.
+
+    Args:
+        identifier: `None`; a name (a snake_case name gives the function, a
+            CamelCase name an instance with default configuration, e.g.
+            `"glvq_loss"` or `"GlvqLoss"`; other names are looked up by
+            `keras.losses.get`, e.g. `"categorical_crossentropy"`); a
+            configuration dict; or a callable, which is returned unchanged.
+
+    Returns:
+        A loss function or `Loss` instance, or `None` for `None`.
+
+    Example:
+
+    >>> get("glvq_loss") is glvq_loss
+    True
+    >>> type(get("SpreadLoss")).__name__
+    'SpreadLoss'
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        if identifier in ALL_OBJECTS:
+            found = ALL_OBJECTS[identifier]
+            return found() if isinstance(found, type) else found
+        try:
+            return keras.losses.get(identifier)
+        except ValueError as error:
+            raise _unknown(identifier) from error
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise _unknown(identifier)
+
+
+__all__ = [*ALL_OBJECTS, "deserialize", "get", "serialize"]

@@ -10,11 +10,48 @@ from anysma.ops.distances import omega_distance
 from anysma.ops.distances import restricted_tangent_distance
 from anysma.ops.distances import squared_euclidean_distance
 from anysma.ops.distances import tangent_distance
-from anysma.ops.norms import euclidean_norm
-from anysma.ops.norms import p_norm
 from anysma.ops.linalg import log_determinant
 from anysma.ops.linalg import omega_log_determinant
 from anysma.ops.linalg import omega_normalization
 from anysma.ops.linalg import orthogonalization
 from anysma.ops.linalg import trace
 from anysma.ops.linalg import trace_normalization
+from anysma.ops.norms import euclidean_norm
+from anysma.ops.norms import p_norm
+from anysma.ops.routing import competition
+from anysma.ops.routing import dynamic_routing
+from anysma.ops.routing import gibbs_competition
+from anysma.ops.routing import gibbs_routing
+from anysma.ops.routing import nearest_competition
+from anysma.ops.routing import routing
+from anysma.ops.squash import dynamic_routing_squash
+from anysma.ops.squash import squash
+
+__all__ = [
+    "capsule_minkowski_distance",
+    "capsule_omega_distance",
+    "capsule_restricted_tangent_distance",
+    "capsule_tangent_distance",
+    "competition",
+    "dynamic_routing",
+    "dynamic_routing_squash",
+    "euclidean_distance",
+    "euclidean_norm",
+    "gibbs_competition",
+    "gibbs_routing",
+    "log_determinant",
+    "minkowski_distance",
+    "nearest_competition",
+    "omega_distance",
+    "omega_log_determinant",
+    "omega_normalization",
+    "orthogonalization",
+    "p_norm",
+    "restricted_tangent_distance",
+    "routing",
+    "squared_euclidean_distance",
+    "squash",
+    "tangent_distance",
+    "trace",
+    "trace_normalization",
+]

@@ -3,10 +3,36 @@
 import math
 import numbers
 
+import keras
+from keras import ops
+
 
 def static_shape(tensor):
-    """The static shape of a tensor as a tuple with `None` for unknown dims."""
-    return tuple(None if dim is None else int(dim) for dim in tuple(tensor.shape))
+    """The static shape as a tuple of ints, with `None` for unknown dims.
+
+    Symbolic dims (the batch of JAX's shape inference for `keras.Input`) are
+    unknown too: they cannot be converted to `int`.
+    """
+    return tuple(
+        int(dim) if isinstance(dim, numbers.Integral) else None
+        for dim in tuple(tensor.shape)
+    )
+
+
+def to_common_float(*tensors):
+    """Convert to tensors of one float dtype (the promoted float dtypes)."""
+    tensors = [ops.convert_to_tensor(tensor) for tensor in tensors]
+    float_dtypes = [
+        keras.backend.standardize_dtype(tensor.dtype)
+        for tensor in tensors
+        if "float" in keras.backend.standardize_dtype(tensor.dtype)
+    ]
+    dtype = (
+        keras.backend.result_type(*float_dtypes)
+        if float_dtypes
+        else keras.config.floatx()
+    )
+    return [ops.cast(tensor, dtype) for tensor in tensors]
 
 
 def check_order_p(order_p, name="order_p"):

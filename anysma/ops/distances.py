@@ -19,7 +19,6 @@ prototype.
 
 import math
 
-import keras
 from keras import ops
 
 from anysma.ops._validation import check_dims_match
@@ -28,21 +27,9 @@ from anysma.ops._validation import check_min_rank
 from anysma.ops._validation import check_order_p
 from anysma.ops._validation import check_rank
 from anysma.ops._validation import static_shape
+from anysma.ops._validation import to_common_float
 from anysma.ops.norms import p_norm
 from anysma.ops.norms import safe_root
-
-
-def _is_float(dtype):
-    return "float" in keras.backend.standardize_dtype(dtype)
-
-
-def _to_common_float(*tensors):
-    """Convert to tensors of one float dtype (that of the first float input)."""
-    tensors = [ops.convert_to_tensor(t) for t in tensors]
-    dtype = next(
-        (t.dtype for t in tensors if _is_float(t.dtype)), keras.config.floatx()
-    )
-    return [ops.cast(t, dtype) for t in tensors]
 
 
 def _finish(squared_distances, squared, epsilon):
@@ -94,7 +81,7 @@ def squared_euclidean_distance(x, prototypes):
     >>> squared_euclidean_distance(np.zeros((2, 3)), np.ones((4, 3))).shape
     (2, 4)
     """
-    x, prototypes = _to_common_float(x, prototypes)
+    x, prototypes = to_common_float(x, prototypes)
     _check_pairwise(x, prototypes)
     x_squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
     prototypes_squared = ops.sum(ops.square(prototypes), axis=-1)
@@ -136,7 +123,7 @@ def minkowski_distance(x, prototypes, order_p=2, squared=False, epsilon=1e-7):
     check_epsilon(epsilon)
     if order_p == 2:
         return _finish(squared_euclidean_distance(x, prototypes), squared, epsilon)
-    x, prototypes = _to_common_float(x, prototypes)
+    x, prototypes = to_common_float(x, prototypes)
     _check_pairwise(x, prototypes)
     differences = ops.expand_dims(x, -2) - prototypes
     return p_norm(differences, order_p, axis=-1, squared=squared, epsilon=epsilon)
@@ -198,7 +185,7 @@ def omega_distance(x, prototypes, omegas, order_p=2, squared=False, epsilon=1e-7
     """
     check_order_p(order_p)
     check_epsilon(epsilon)
-    x, prototypes, omegas = _to_common_float(x, prototypes, omegas)
+    x, prototypes, omegas = to_common_float(x, prototypes, omegas)
     _check_pairwise(x, prototypes)
     _check_matrices(omegas, "omegas", prototypes, " (D, M) or (P, D, M)")
     if len(omegas.shape) == 2:
@@ -273,11 +260,9 @@ def tangent_distance(x, prototypes, subspaces, squared=False, epsilon=1e-7):
         learning vector quantization", WSOM 2016.
     """
     check_epsilon(epsilon)
-    x, prototypes, subspaces = _to_common_float(x, prototypes, subspaces)
+    x, prototypes, subspaces = to_common_float(x, prototypes, subspaces)
     _check_subspaces(x, prototypes, subspaces)
-    squared_distances, theta, gram, leading = _tangent_terms(
-        x, prototypes, subspaces
-    )
+    squared_distances, theta, gram, leading = _tangent_terms(x, prototypes, subspaces)
     # (I - W W^T) v = v - W theta with theta = W^T v.
     residual = _residual_from_terms(squared_distances, theta, theta, gram)
     return _restore_leading(_finish(residual, squared, epsilon), leading)
@@ -304,9 +289,7 @@ def restricted_tangent_distance(
         Distances of shape `(..., P)`.
     """
     check_epsilon(epsilon)
-    x, prototypes, subspaces, bounds = _to_common_float(
-        x, prototypes, subspaces, bounds
-    )
+    x, prototypes, subspaces, bounds = to_common_float(x, prototypes, subspaces, bounds)
     _check_subspaces(x, prototypes, subspaces)
     check_rank(bounds, "bounds", (1, 2), " (r,) or (P, r)")
     check_dims_match(
@@ -316,9 +299,7 @@ def restricted_tangent_distance(
         f"bounds.shape={static_shape(bounds)}, "
         f"subspaces.shape={static_shape(subspaces)}",
     )
-    squared_distances, theta, gram, leading = _tangent_terms(
-        x, prototypes, subspaces
-    )
+    squared_distances, theta, gram, leading = _tangent_terms(x, prototypes, subspaces)
     clipped = ops.clip(theta, -bounds, bounds)
     residual = _residual_from_terms(squared_distances, theta, clipped, gram)
     return _restore_leading(_finish(residual, squared, epsilon), leading)
@@ -329,7 +310,7 @@ def restricted_tangent_distance(
 
 def _capsule_differences(signals, prototypes):
     """Check the capsule shapes and return `signals - prototypes` as (B,P,C,D)."""
-    signals, prototypes = _to_common_float(signals, prototypes)
+    signals, prototypes = to_common_float(signals, prototypes)
     check_min_rank(signals, "signals", 4, " (batch, prototypes, channels, *atom)")
     signals_shape = static_shape(signals)
     prototypes_shape = static_shape(prototypes)
@@ -407,7 +388,7 @@ def capsule_omega_distance(
     """
     check_order_p(order_p)
     check_epsilon(epsilon)
-    signals, prototypes, omegas = _to_common_float(signals, prototypes, omegas)
+    signals, prototypes, omegas = to_common_float(signals, prototypes, omegas)
     differences = _capsule_differences(signals, prototypes)
     omegas = _flat_matrices(omegas, static_shape(differences)[-1], "omegas")
     projected = _capsule_apply(differences, omegas)
@@ -415,7 +396,7 @@ def capsule_omega_distance(
 
 
 def _capsule_tangent_residual(signals, prototypes, subspaces, bounds=None):
-    signals, prototypes, subspaces = _to_common_float(signals, prototypes, subspaces)
+    signals, prototypes, subspaces = to_common_float(signals, prototypes, subspaces)
     differences = _capsule_differences(signals, prototypes)
     subspaces = _flat_matrices(subspaces, static_shape(differences)[-1], "subspaces")
     theta = _capsule_apply(differences, subspaces)  # (B, P, C, r)
