@@ -206,10 +206,12 @@ class Capsule(keras.layers.Layer):
             )
         if isinstance(modules, Module) and self.prototype_distribution is not None:
             modules._set_prototype_distribution(self.prototype_distribution, self.name)
-        for index, known in enumerate(self._capsule_modules):
-            if known is modules:
-                break
-        else:
+        # A layer added twice is called twice but owns its weights once.
+        index = next(
+            (i for i, known in enumerate(self._capsule_modules) if known is modules),
+            None,
+        )
+        if index is None:
             self._capsule_modules.append(modules)
             index = len(self._capsule_modules) - 1
         self._stack_indices.append(index)
