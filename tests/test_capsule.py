@@ -75,7 +75,11 @@ class CapsuleCallTest(TestCase):
     def _capsule(self):
         return anysma.Capsule(prototype_distribution=3, name="caps").add(
             [
-                InputModule(signal_shape=(2, 2), dissimilarity_initializer="zeros"),
+                InputModule(
+                    signal_shape=(2, 2),
+                    dissimilarity_initializer="zeros",
+                    trainable=False,
+                ),
                 keras.layers.Dense(5, name="signal_dense"),
                 Scale(name="scale"),
             ]
@@ -129,7 +133,14 @@ class CapsuleCallTest(TestCase):
             [keras.layers.Dense(5, name="inner_dense"), Scale(name="inner_scale")]
         )
         outer = anysma.Capsule(prototype_distribution=3).add(
-            [InputModule(signal_shape=(2, 2), dissimilarity_initializer="zeros"), inner]
+            [
+                InputModule(
+                    signal_shape=(2, 2),
+                    dissimilarity_initializer="zeros",
+                    trainable=False,
+                ),
+                inner,
+            ]
         )
         signals, _ = outer(random((4, 4)))
         self.assertShapeEqual(signals, (4, 3, 2, 5))
@@ -142,7 +153,9 @@ class CapsuleCallTest(TestCase):
                 self.capsule = anysma.Capsule(prototype_distribution=3).add(
                     [
                         InputModule(
-                            signal_shape=(2, 2), dissimilarity_initializer="zeros"
+                            signal_shape=(2, 2),
+                            dissimilarity_initializer="zeros",
+                            trainable=False,
                         ),
                         keras.layers.Dense(5),
                     ]
@@ -156,8 +169,8 @@ class CapsuleCallTest(TestCase):
         model = Wrapper()
         self.assertShapeEqual(model(random((2, 4))), (2, 1))
         self.run_training_step(model, random((4, 4)))
-        # dissimilarity vector, Dense kernel and bias, head kernel and bias
-        self.assertEqual(len(model.trainable_weights), 5)
+        # Dense kernel and bias, head kernel and bias
+        self.assertEqual(len(model.trainable_weights), 4)
 
     def test_module_input_and_output(self):
         capsule = self._capsule()

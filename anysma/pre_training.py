@@ -1,0 +1,410 @@
+"""Data-driven initialization of prototypes (k-means) and matrices (PCA).
+
+The measuring modules' `pre_training` methods call these helpers; they work
+on NumPy arrays and can be used on their own as well. scikit-learn does the
+numerics (`KMeans`, `MiniBatchKMeans`, `TruncatedSVD`); it is imported when a
+helper runs, so `import anysma` works without it.
+
+The original anysma kept `kmeans` and `svd` in `anysma.utils.pre_training`,
+where `svd` shadowed another `anysma.utils.svd`; here they have a module of
+their own.
+"""
+
+import collections
+import inspect
+import numbers
+import warnings
+
+import numpy as np
+
+__all__ = [
+    "ClusterResult",
+    "cluster_prototypes",
+    "kmeans",
+    "principal_bases",
+    "svd",
+]
+
+
+def _sklearn(module_name, class_name):
+    """Import `class_name` from scikit-learn, naming the package if missing."""
+    try:
+        module = __import__(module_name, fromlist=[class_name])
+    except ImportError as error:
+        raise ImportError(
+            "Pre-training needs the `scikit-learn` package (k-means and "
+            "truncated SVD). Install it with `pip install scikit-learn`."
+        ) from error
+    return getattr(module, class_name)
+
+
+def _accepted_params(cls, params):
+    """Split `params` into those `cls.__init__` accepts and the others."""
+    names = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = {key: value for key, value in params.items() if key in names}
+    dropped = sorted(set(params) - set(accepted))
+    return accepted, dropped
+
+
+def _as_count_list(counts, length, name):
+    if isinstance(counts, numbers.Integral) and not isinstance(counts, bool):
+        return [int(counts)] * length
+    counts = [int(count) for count in counts]
+    if len(counts) != length:
+        raise ValueError(
+            f"`{name}` must be an int or hold one entry per data set "
+            f"({length}). Received: {name}={counts!r}"
+        )
+    return counts
+
+
+def kmeans(x_trains, n_clusters, batch_version=False, **kmeans_params):
+    """Cluster each of several data sets with k-means.
+
+    `sklearn.cluster.KMeans` is used, or `MiniBatchKMeans` with
+    `batch_version=True`. If `KMeans` runs out of memory, the data set is
+    clustered again with `MiniBatchKMeans` (parameters that it does not
+    accept are dropped with a warning).
+
+    Args:
+        x_trains: A list of 2-D arrays `(samples, features)`.
+        n_clusters: The number of clusters: an int for all data sets or a
+            list with one entry per data set.
+        batch_version: Use `MiniBatchKMeans`.
+        **kmeans_params: Further arguments of the scikit-learn estimator,
+            e.g. `random_state=0` for reproducible results or `n_init=10`.
+
+    Returns:
+        A tuple `(centers, labels)` of lists: per data set the cluster
+        centers `(n_clusters, features)` and the cluster index of each
+        sample `(samples,)`.
+
+    Raises:
+        ValueError: If a data set has fewer samples than clusters.
+
+    Example:
+
+    >>> import numpy as np
+    >>> data = np.array([[0.0], [0.2], [10.0], [10.2]])
+    >>> centers, labels = kmeans([data], 2, random_state=0, n_init=1)
+    >>> sorted(np.round(centers[0].ravel(), 6).tolist())
+    [0.1, 10.1]
+    """
+    estimator_cls = _sklearn(
+        "sklearn.cluster", "MiniBatchKMeans" if batch_version else "KMeans"
+    )
+    n_clusters = _as_count_list(n_clusters, len(x_trains), "n_clusters")
+    all_centers, all_labels = [], []
+    for index, (data, clusters) in enumerate(zip(x_trains, n_clusters)):
+        data = np.asarray(data)
+        if data.ndim != 2:
+            raise ValueError(
+                "Each data set must be a 2-D array (samples, features). "
+                f"Received: x_trains[{index}].shape={data.shape}"
+            )
+        if data.shape[0] < clusters:
+            raise ValueError(
+                f"Data set {index} has {data.shape[0]} samples, fewer than the "
+                f"{clusters} clusters requested. Received: n_clusters={clusters}"
+            )
+        try:
+            model = estimator_cls(n_clusters=clusters, **kmeans_params).fit(data)
+        except MemoryError:
+            fallback_cls = _sklearn("sklearn.cluster", "MiniBatchKMeans")
+            params, dropped = _accepted_params(fallback_cls, kmeans_params)
+            warnings.warn(
+                "k-means ran out of memory; falling back to MiniBatchKMeans"
+                + (f" without the parameters {dropped}" if dropped else "")
+                + ".",
+                RuntimeWarning,
+            )
+            model = fallback_cls(n_clusters=clusters, **params).fit(data)
+        labels = getattr(model, "labels_", None)
+        if labels is None:
+            labels = model.predict(data)
+        all_centers.append(np.asarray(model.cluster_centers_))
+        all_labels.append(np.asarray(labels))
+    return all_centers, all_labels
+
+
+def _complete_basis(basis, n_components):
+    """Extend orthonormal columns to `n_components` orthonormal columns.
+
+    `TruncatedSVD` returns fewer components than requested when the data has
+    lower rank (e.g. a cluster with fewer members than subspace dimensions);
+    the missing directions are filled with an orthonormal complement, so
+    the result is always a valid basis.
+    """
+    features = basis.shape[0]
+    norms = np.linalg.norm(basis, axis=0)
+    basis = basis[:, np.isfinite(norms) & (norms > 0.5)]
+    if basis.shape[1] >= n_components:
+        return basis[:, :n_components]
+    # QR of [basis, I]: the first columns span `basis`, the others complete it.
+    candidates = np.concatenate([basis, np.eye(features)], axis=1)
+    completed, _ = np.linalg.qr(candidates)
+    completed[:, : basis.shape[1]] = basis
+    return completed[:, :n_components]
+
+
+def svd(clusters, n_components, **svd_params):
+    """Orthonormal bases of the dominant directions of each data set.
+
+    With fewer components than features, `sklearn.decomposition.TruncatedSVD`
+    gives the top right singular vectors. As `TruncatedSVD` cannot return all
+    of them, `n_components == features` uses the eigenvectors of `c^T c`,
+    sorted by decreasing eigenvalue. Center the data first to get principal
+    components (as `principal_bases` does).
+
+    Args:
+        clusters: A list of 2-D arrays `(samples, features)`.
+        n_components: The number of basis vectors: an int for all data sets
+            or a list with one entry per data set.
+        **svd_params: Further arguments of `TruncatedSVD`, e.g.
+            `random_state=0`.
+
+    Returns:
+        A list of bases of shape `(features, n_components)` with orthonormal
+        columns.
+
+    Example:
+
+    >>> import numpy as np
+    >>> data = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> basis = svd([data], 1, random_state=0)[0]
+    >>> np.abs(np.round(basis.ravel(), 6)).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    if "n_components" in svd_params:
+        raise ValueError(
+            "`n_components` is set by the projected atom shape; do not pass "
+            f"it in `svd_params`. Received: n_components="
+            f"{svd_params['n_components']!r}"
+        )
+    n_components = _as_count_list(n_components, len(clusters), "n_components")
+    truncated_svd_cls = None
+    bases = []
+    for index, (data, components) in enumerate(zip(clusters, n_components)):
+        data = np.asarray(data, dtype="float64")
+        features = data.shape[-1]
+        if data.ndim != 2 or not 0 < components <= features:
+            raise ValueError(
+                "Each data set must be a 2-D array (samples, features) with at "
+                f"least `n_components` features. Received: clusters[{index}]."
+                f"shape={data.shape}, n_components={components}"
+            )
+        if components == features:
+            _, eigenvectors = np.linalg.eigh(data.T @ data)
+            bases.append(eigenvectors[:, ::-1])
+            continue
+        if truncated_svd_cls is None:
+            truncated_svd_cls = _sklearn("sklearn.decomposition", "TruncatedSVD")
+        # Degenerate data (all rows equal) makes TruncatedSVD divide 0 by 0
+        # for its explained-variance ratio; the components are still valid.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            model = truncated_svd_cls(n_components=components, **svd_params)
+            model.fit(data)
+        bases.append(_complete_basis(model.components_.T, components))
+    return bases
+
+
+ClusterResult = collections.namedtuple(
+    "ClusterResult", ["centers", "prototype_members", "capsule_members", "pooled"]
+)
+ClusterResult.__doc__ = """The result of `cluster_prototypes`.
+
+Attributes:
+    centers: `(P, D)`: the cluster centers, in prototype (capsule-major)
+        order.
+    prototype_members: List of `P` arrays `(n_p, D)`: the rows assigned to
+        each prototype's cluster.
+    capsule_members: List of `K` arrays: the rows clustered for each
+        capsule's prototypes.
+    pooled: `(n, D)`: all rows that were clustered.
+"""
+
+
+def _check_labels(y_train, samples, capsule_number):
+    labels = np.asarray(y_train)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    elif labels.ndim == 2:
+        # One-hot (or probability) rows: the class is the largest entry.
+        labels = np.argmax(labels, axis=1)
+    if labels.ndim != 1:
+        raise ValueError(
+            "`y_train` must hold integer labels (samples,) or one-hot rows "
+            f"(samples, classes). Received: y_train.shape={np.shape(y_train)}"
+        )
+    if labels.shape[0] != samples:
+        raise ValueError(
+            "`y_train` must hold one label per sample of `x_train` "
+            f"({samples}). Received: {labels.shape[0]} labels"
+        )
+    if labels.size and not np.all(np.isfinite(labels.astype("float64"))):
+        raise ValueError("`y_train` contains NaN or infinite values.")
+    if not np.all(np.equal(np.mod(labels, 1), 0)):
+        raise ValueError(
+            "`y_train` must hold integer class labels. Received: "
+            f"{np.unique(labels)[:10].tolist()}"
+        )
+    labels = labels.astype("int64")
+    unknown = sorted(set(np.unique(labels).tolist()) - set(range(capsule_number)))
+    if unknown:
+        raise ValueError(
+            f"The labels must be classes 0, ..., {capsule_number - 1} (one per "
+            f"capsule). Received: unknown labels {unknown}"
+        )
+    missing = sorted(set(range(capsule_number)) - set(labels.tolist()))
+    if missing:
+        raise ValueError(
+            "Every class needs samples to place its prototypes on. Received: "
+            f"no samples of class(es) {missing}"
+        )
+    return labels
+
+
+def cluster_prototypes(
+    x_train,
+    prototypes_per_capsule,
+    y_train=None,
+    capsule_inputs_are_equal=False,
+    batch_version=False,
+    **kmeans_params,
+):
+    """Place prototypes on k-means centers of a measuring module's inputs.
+
+    The four cases of the original anysma:
+
+    - no labels, equal capsule inputs: one k-means with `P` clusters on the
+      signals of capsule 0;
+    - no labels, different inputs: per capsule `i`, k-means with `k_i`
+      clusters on the signals of capsule `i`;
+    - labels, equal inputs: per class `i`, k-means with `k_i` clusters on the
+      class-`i` samples of capsule 0;
+    - labels, different inputs: per class `i`, the class-`i` samples of
+      capsule `i`.
+
+    Every channel of a sample counts as one data point. The centers come out
+    in capsule order (capsule `i`'s prototypes after capsule `i - 1`'s).
+
+    Args:
+        x_train: `(N, K, C, D)`: the module's input signals with a flat atom.
+        prototypes_per_capsule: The number of prototypes of each capsule.
+        y_train: Optional labels: integers `(N,)` in `0 .. K - 1` or one-hot
+            rows `(N, K)`. Every class must be present.
+        capsule_inputs_are_equal: Whether all capsules see the same signals
+            (then only capsule 0 is read).
+        batch_version: Use `MiniBatchKMeans`.
+        **kmeans_params: Arguments of the scikit-learn estimator, e.g.
+            `random_state`.
+
+    Returns:
+        A `ClusterResult`.
+
+    Raises:
+        ValueError: For missing classes, a class (or capsule) with fewer data
+            points than prototypes, or labels that do not fit.
+    """
+    if "n_clusters" in kmeans_params:
+        raise ValueError(
+            "`n_clusters` is set by the prototype distribution; do not pass "
+            "it to k-means. Received: n_clusters="
+            f"{kmeans_params['n_clusters']!r}"
+        )
+    x_train = np.asarray(x_train)
+    counts = [int(count) for count in prototypes_per_capsule]
+    capsule_number = len(counts)
+    samples, capsules = x_train.shape[0], x_train.shape[1]
+    features = x_train.shape[-1]
+    labels = None
+    if y_train is not None:
+        labels = _check_labels(y_train, samples, capsule_number)
+
+    def rows(selection, capsule):
+        return np.reshape(x_train[selection, capsule], (-1, features))
+
+    if labels is None and capsule_inputs_are_equal:
+        data_sets = [rows(slice(None), 0)]
+        n_clusters = [sum(counts)]
+        if data_sets[0].shape[0] < n_clusters[0]:
+            raise ValueError(
+                f"x_train holds {data_sets[0].shape[0]} data points (samples "
+                f"times channels), fewer than the {n_clusters[0]} prototypes."
+            )
+    else:
+        data_sets, n_clusters = [], []
+        for capsule, count in enumerate(counts):
+            source = 0 if capsule_inputs_are_equal else capsule
+            if source >= capsules:
+                raise ValueError(
+                    f"x_train has {capsules} capsule(s) on axis 1; capsule "
+                    f"{capsule} is missing. Received: x_train.shape="
+                    f"{x_train.shape}"
+                )
+            selection = slice(None) if labels is None else labels == capsule
+            data = rows(selection, source)
+            if data.shape[0] < count:
+                what = "capsule" if labels is None else "class"
+                raise ValueError(
+                    f"The {what} {capsule} has {data.shape[0]} data points "
+                    f"(samples times channels), fewer than its {count} "
+                    f"prototypes. Provide more samples of {what} {capsule}."
+                )
+            data_sets.append(data)
+            n_clusters.append(count)
+
+    centers, cluster_labels = kmeans(
+        data_sets, n_clusters, batch_version=batch_version, **kmeans_params
+    )
+    prototype_members = [
+        data[assigned == cluster]
+        for data, assigned, clusters in zip(data_sets, cluster_labels, n_clusters)
+        for cluster in range(clusters)
+    ]
+    # A capsule's members are the members of its prototypes' clusters (one
+    # k-means for all capsules hands each capsule its share of the clusters).
+    capsule_members = []
+    start = 0
+    for count in counts:
+        capsule_members.append(
+            np.concatenate(prototype_members[start : start + count], axis=0)
+        )
+        start += count
+    return ClusterResult(
+        centers=np.concatenate(centers, axis=0),
+        prototype_members=prototype_members,
+        capsule_members=capsule_members,
+        pooled=np.concatenate(data_sets, axis=0),
+    )
+
+
+def principal_bases(groups, n_components, **svd_params):
+    """Principal subspaces of groups of data points (PCA via `svd`).
+
+    Each group is centered on its mean, then `svd` gives the top
+    `n_components` directions: the "SVD tangents" initialization of the
+    matrix-based measuring modules.
+
+    Args:
+        groups: A list of 2-D arrays `(samples, features)`.
+        n_components: The subspace dimension.
+        **svd_params: Arguments of `TruncatedSVD`, e.g. `random_state`.
+
+    Returns:
+        An array `(len(groups), features, n_components)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> data = np.array([[1.0, 5.0], [3.0, 5.0]])
+    >>> np.abs(np.round(principal_bases([data], 1)[0].ravel(), 6)).tolist()
+    [1.0, 0.0]
+    """
+    centered = [
+        np.asarray(group, dtype="float64") - np.mean(group, axis=0, keepdims=True)
+        if len(group)
+        else np.zeros((1, np.shape(group)[-1]))
+        for group in groups
+    ]
+    return np.stack(svd(centered, n_components, **svd_params), axis=0)
