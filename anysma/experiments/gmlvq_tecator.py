@@ -83,6 +83,8 @@ def run(args):
     model.optimizer.learning_rate = args.lr
     started = time.perf_counter()
     if args.weights:
+        # Weight files written after training also hold the optimizer state.
+        model.optimizer.build(model.trainable_variables)
         model.load_weights(args.weights)
     if not args.testing:
         model.pre_training(x_train, y_train, random_state=args.seed, n_init=10)
