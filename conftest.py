@@ -1,14 +1,17 @@
 import os
 
+# isort: off
 # Import torch before TensorFlow-linked libraries; the other order can crash.
 try:  # noqa: SIM105
     import torch  # noqa: F401
 except ImportError:
     pass
 
-import anysma  # noqa: E402,F401  (selects the backend before Keras loads)
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import anysma  # noqa: F401  (selects the backend before Keras loads)
+import keras
+import pytest
+
+# isort: on
 
 
 def pytest_addoption(parser):

@@ -7,8 +7,8 @@ _select_backend()
 from anysma import callbacks  # noqa: E402
 from anysma import constraints  # noqa: E402
 from anysma import datasets  # noqa: E402
-from anysma import modules  # noqa: E402
 from anysma import losses  # noqa: E402
+from anysma import modules  # noqa: E402
 from anysma import ops  # noqa: E402
 from anysma import probability_transformations  # noqa: E402
 from anysma import regularizers  # noqa: E402
