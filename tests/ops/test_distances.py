@@ -427,7 +427,8 @@ class DistancePropertyTest(TestCase):
         for n in range(2):
             theta = np.linalg.lstsq(basis, x[n] - prototypes[0], rcond=None)[0]
             expected = np.sum((x[n] - prototypes[0] - basis @ theta) ** 2)
-            scale = 1 + np.sum((x[n] - prototypes[0]) ** 2)
+            # GEMM rounding scales with |x|^2 + |w|^2, not with |x - w|^2.
+            scale = 1 + np.sum(x[n] ** 2) + np.sum(prototypes[0] ** 2)
             self.assertAlmostEqual(float(distances[n, 0]), expected, delta=1e-5 * scale)
         self.assertTrue(np.all(distances >= 0))
 
