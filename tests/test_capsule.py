@@ -307,3 +307,37 @@ class SplitModuleTest(TestCase):
             SplitModule(index=5)(data)
         with self.assertRaisesRegex(ValueError, "Received: axis=0"):
             SplitModule(axis=0)(data)
+
+
+class CompositionTest(TestCase):
+    def test_conv_trunk_capsule_and_dense_head(self):
+        from anysma.modules import Classification
+        from anysma.modules import GibbsRouting
+        from anysma.modules import MinkowskiDistance
+        from anysma.modules import SplitModule
+
+        images = keras.Input((6, 6, 1))
+        features = keras.layers.Conv2D(5, 3, activation="relu", name="trunk")(images)
+        # 4 channels of signals and 1 of dissimilarities per position.
+        capsule = anysma.Capsule(prototype_distribution=3).add(
+            [
+                SplitModule(),
+                InputModule(signal_shape=(-1, 4)),
+                MinkowskiDistance(),
+                GibbsRouting(trainable=False),
+                Classification(name="capsule_probabilities"),
+            ]
+        )
+        signals, _, probabilities = capsule(features)
+        head = keras.layers.Dense(2, activation="softmax", name="head")(
+            keras.layers.Flatten()(signals)
+        )
+        model = keras.Model(images, [probabilities, head])
+        self.assertIs(model.get_layer("trunk"), model.layers[1])
+        data = random((4, 6, 6, 1))
+        outputs = model.predict(data, verbose=0)
+        self.assertEqual(outputs[0].shape, (4, 3))
+        self.assertEqual(outputs[1].shape, (4, 2))
+        self.assertAllClose(outputs[0].sum(axis=1), np.ones(4), atol=1e-5)
+        self.run_training_step(model, data)
+        self.run_model_saving_test(model, data)
