@@ -1,0 +1,1127 @@
+"""Classic LVQ models on flat feature vectors.
+
+GLVQ, GMLVQ, GRLVQ, LGMLVQ, GTLVQ, RTLVQ and RSLVQ, each built as one
+`anysma.Capsule` (one capsule per class) between `keras.Input` and the
+output:
+
+```
+features -> InputModule -> [RelevanceScaling] -> measuring -> SqueezeRouting
+         -> NearestCompetition -> Classification("flip")     (GLVQ family)
+         -> ClassLogPosterior                                 (RSLVQ)
+```
+
+Output convention: every model has one output of shape
+`(batch, num_classes)` whose argmax is the predicted class, so
+`metrics=["accuracy"]` works for all of them:
+
+- the GLVQ family (`GLVQ`, `GMLVQ`, `GRLVQ`, `LGMLVQ`, `GTLVQ`, `RTLVQ`)
+  outputs `flip(d)` of the distance `d` to the closest prototype of each
+  class (a possibility vector; the closest class gets 1), which is what
+  `anysma.losses.GlvqLoss` expects: `GlvqLoss` on it is exactly the classic
+  GLVQ cost `(d+ - d-) / (d+ + d-)`;
+- `RSLVQ` outputs the class log-posteriors
+  `log p(c | x) = logsumexp_{j: c(j) = c}(-beta d_j) - logsumexp_j(-beta d_j)`,
+  so `keras.losses.CategoricalCrossentropy(from_logits=True)` on it is
+  exactly the RSLVQ cost, equal to `anysma.losses.RSLVQLoss` on the
+  per-prototype distances (`model.prototype_dissimilarities(x)`), but
+  computed without under- or overflow.
+
+The layers have fixed names: `"input_module"`, `"distance"` (the measuring
+module), `"squeeze_routing"`, `"competition"` and `"classification"`, plus
+`"relevance_scaling"` (GRLVQ) and `"class_log_posterior"` (RSLVQ).
+"""
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from anysma import probability_transformations
+from anysma.api_export import anysma_export
+from anysma.capsule import Capsule
+from anysma.modules import Classification
+from anysma.modules import InputModule
+from anysma.modules import MinkowskiDistance
+from anysma.modules import NearestCompetition
+from anysma.modules import OmegaDistance
+from anysma.modules import RestrictedTangentDistance
+from anysma.modules import SqueezeRouting
+from anysma.modules import TangentDistance
+
+# === Argument checks ===
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_positive_int(value, name, minimum=1):
+    """Return `value` as an int if it is an int >= `minimum`, else raise."""
+    if not _is_int(value) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def resolve_prototypes_per_class(prototypes_per_class, num_classes):
+    """The number of prototypes of every class, as a list of `num_classes` ints.
+
+    Args:
+        prototypes_per_class: An int (the same for every class) or a list
+            with one positive int per class.
+        num_classes: The number of classes.
+
+    Returns:
+        A list of `num_classes` positive ints: the prototype distribution of
+        the model's capsule (capsule `i` is class `i`).
+    """
+    if _is_int(prototypes_per_class):
+        return [check_positive_int(prototypes_per_class, "prototypes_per_class")]
+    if isinstance(prototypes_per_class, (list, tuple)):
+        values = list(prototypes_per_class)
+        if len(values) != num_classes or not all(
+            _is_int(value) and value >= 1 for value in values
+        ):
+            raise ValueError(
+                "`prototypes_per_class` must be a positive int or a list of "
+                f"num_classes={num_classes} positive ints (one per class). "
+                f"Received: prototypes_per_class={prototypes_per_class!r}"
+            )
+        return [int(value) for value in values]
+    raise ValueError(
+        "`prototypes_per_class` must be a positive int or a list of "
+        f"num_classes={num_classes} positive ints (one per class). "
+        f"Received: prototypes_per_class={prototypes_per_class!r}"
+    )
+
+
+def _prototype_distribution(prototypes_per_class, num_classes):
+    distribution = resolve_prototypes_per_class(prototypes_per_class, num_classes)
+    if len(distribution) == 1:
+        distribution = distribution * num_classes
+    return distribution
+
+
+def _labels_of(distribution):
+    """The class of every prototype for a per-class prototype distribution."""
+    return [label for label, count in enumerate(distribution) for _ in range(count)]
+
+
+def _serializable(value):
+    """A probability transformation as it can appear in a JSON config."""
+    if value is None or isinstance(value, str):
+        return value
+    return probability_transformations.serialize(value)
+
+
+def _to_numpy(value):
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+# === Helper layers ===
+
+
+@anysma_export
+class RelevanceScaling(keras.layers.Layer):
+    """Scale every feature by the root of a learned, normalized relevance.
+
+    The relevances of GRLVQ, `lambda_i = w_i^2 / sum_j w_j^2` (non-negative,
+    summing to one), are learned through unconstrained weights `w`; the
+    layer multiplies the features by `w_i / ||w||`, so a squared Euclidean
+    distance measured after it is the relevance-weighted distance
+    `sum_i lambda_i (x_i - v_i)^2` to prototypes `v_i = w'_i / sqrt(lambda_i)`
+    that live in the scaled space. The weights start at one (all relevances
+    `1 / features`).
+
+    Args:
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        `(..., features)`.
+
+    Output shape:
+        The input shape.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> layer = RelevanceScaling()
+    >>> outputs = layer(np.ones((2, 4), dtype="float32"))
+    >>> keras.ops.convert_to_numpy(layer.relevances).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+
+    Reference:
+        Hammer and Villmann, "Generalized relevance learning vector
+        quantization", Neural Networks 15(8-9), 2002.
+    """
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        if features is None:
+            raise ValueError(
+                "RelevanceScaling needs a known last axis. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.relevance_weights = self.add_weight(
+            name="relevance_weights", shape=(features,), initializer="ones"
+        )
+
+    def _scales(self):
+        weights = ops.cast(self.relevance_weights, "float32")
+        norm = ops.sqrt(ops.maximum(ops.sum(ops.square(weights)), 1e-12))
+        return weights / norm
+
+    @property
+    def relevances(self):
+        """The relevances `lambda` (non-negative, summing to one)."""
+        return ops.square(self._scales())
+
+    def call(self, inputs):
+        return inputs * ops.cast(self._scales(), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@anysma_export
+class ClassLogPosterior(keras.layers.Layer):
+    """Class log-posteriors of RSLVQ from the distances to the prototypes.
+
+    With prototype posteriors `softmax(-beta d)` and `c(j)` the class of
+    prototype `j`, computes
+
+    `log p(c | x) = logsumexp_{j: c(j) = c}(-beta d_j) - logsumexp_j(-beta d_j)`
+
+    in float32 and without under- or overflow. `softmax` of the output gives
+    the class posteriors back, so the output can be trained with
+    `keras.losses.CategoricalCrossentropy(from_logits=True)`: that is the
+    RSLVQ cost `anysma.losses.rslvq_loss(y, d, prototype_labels, beta)`.
+
+    Args:
+        prototype_labels: The class index of every prototype: a list of ints
+            in `[0, num_classes)`, every class present.
+        num_classes: The number of classes.
+        beta: Inverse temperature, > 0 (`1 / (2 sigma^2)` in Seo and
+            Obermayer's notation).
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        `(batch, prototypes)`: dissimilarities.
+
+    Output shape:
+        `(batch, num_classes)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = ClassLogPosterior(prototype_labels=[0, 0, 1], num_classes=2)
+    >>> log_posteriors = layer(np.array([[0.0, 1.0, 0.5]], dtype="float32"))
+    >>> [round(float(p), 3) for p in np.exp(np.asarray(log_posteriors))[0]]
+    [0.693, 0.307]
+
+    Reference:
+        Seo and Obermayer, "Soft learning vector quantization", Neural
+        Computation 15(7), 2003.
+    """
+
+    def __init__(self, prototype_labels, num_classes, beta=1.0, **kwargs):
+        super().__init__(**kwargs)
+        num_classes = check_positive_int(num_classes, "num_classes")
+        labels = list(prototype_labels)
+        if not labels or not all(
+            _is_int(label) and 0 <= label < num_classes for label in labels
+        ):
+            raise ValueError(
+                "`prototype_labels` must be a non-empty list of class indices "
+                f"in [0, {num_classes}). Received: prototype_labels="
+                f"{prototype_labels!r}"
+            )
+        missing = sorted(set(range(num_classes)) - set(labels))
+        if missing:
+            raise ValueError(
+                "Every class needs at least one prototype in `prototype_labels`;"
+                f" classes {missing} have none. Received: prototype_labels="
+                f"{prototype_labels!r}"
+            )
+        if (
+            isinstance(beta, bool)
+            or not isinstance(beta, numbers.Real)
+            or not np.isfinite(beta)
+            or beta <= 0
+        ):
+            raise ValueError(f"`beta` must be a number > 0. Received: beta={beta!r}")
+        self.prototype_labels = [int(label) for label in labels]
+        self.num_classes = num_classes
+        self.beta = float(beta)
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != len(
+            self.prototype_labels
+        ):
+            raise ValueError(
+                f"ClassLogPosterior has {len(self.prototype_labels)} prototype "
+                "labels, so its input needs as many dissimilarities on the last "
+                f"axis. Received: input_shape={tuple(input_shape)}"
+            )
+
+    def call(self, inputs):
+        logits = -self.beta * ops.cast(inputs, "float32")
+        membership = np.zeros((len(self.prototype_labels), self.num_classes), bool)
+        membership[np.arange(len(self.prototype_labels)), self.prototype_labels] = True
+        # (batch, prototypes, classes): the logits of each class's prototypes.
+        expanded = ops.expand_dims(logits, -1)
+        lowest = ops.full_like(expanded, -1e30)
+        masked = ops.where(ops.convert_to_tensor(membership), expanded, lowest)
+        class_logits = ops.logsumexp(masked, axis=1)
+        log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
+        return ops.cast(class_logits - log_normalizer, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_classes,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "prototype_labels": list(self.prototype_labels),
+                "num_classes": self.num_classes,
+                "beta": self.beta,
+            }
+        )
+        return config
+
+
+# === Models ===
+
+
+@anysma_export
+class LVQModel(keras.Model):
+    """Base class of the classic LVQ models: shared graph and helpers.
+
+    Not meant to be instantiated directly; use `GLVQ`, `GMLVQ`, `GRLVQ`,
+    `LGMLVQ`, `GTLVQ`, `RTLVQ` or `RSLVQ`. Every subclass is a functional
+    model from a `(batch, input_dim)` input named `"features"` to one
+    `(batch, num_classes)` output (see the module docstring), and offers:
+
+    - `prototype_labels`: the class of every prototype (capsule-major);
+    - `prototypes`: the prototypes as a NumPy array `(prototypes, input_dim)`;
+    - `measuring_module`: the measuring module (layer `"distance"`);
+    - `pre_training(x, y)`: k-means (and, for the matrix models, PCA)
+      initialization through the measuring module's `pre_training`;
+    - `prototype_dissimilarities(x)`: the distances to all prototypes.
+    """
+
+    @staticmethod
+    def _build_lvq_graph(
+        input_dim,
+        num_classes,
+        prototypes_per_class,
+        measuring,
+        transformations=(),
+        probability_transformation="flip",
+        dtype=None,
+    ):
+        """Return `(inputs, outputs, distribution)` of an LVQ model's graph.
+
+        `probability_transformation=None` stops after the routing and
+        returns the per-prototype dissimilarities.
+        """
+        input_dim = check_positive_int(input_dim, "input_dim")
+        num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
+        distribution = _prototype_distribution(prototypes_per_class, num_classes)
+        inputs = keras.Input(shape=(input_dim,), name="features")
+        capsule = Capsule(prototype_distribution=distribution, name="lvq_capsule")
+        capsule.add(
+            InputModule(
+                signal_shape=(1, input_dim),
+                dissimilarity_initializer="zeros",
+                trainable=False,
+                dtype=dtype,
+                name="input_module",
+            )
+        )
+        capsule.add(list(transformations))
+        capsule.add([measuring, SqueezeRouting(dtype=dtype, name="squeeze_routing")])
+        if probability_transformation is not None:
+            capsule.add(
+                [
+                    NearestCompetition(dtype=dtype, name="competition"),
+                    Classification(
+                        probability_transformation=probability_transformation,
+                        dtype=dtype,
+                        name="classification",
+                    ),
+                ]
+            )
+        return inputs, capsule(inputs), distribution
+
+    # === Access ===
+
+    @property
+    def measuring_module(self):
+        """The measuring module, the layer named `"distance"`."""
+        return self.get_layer("distance")
+
+    @property
+    def prototype_labels(self):
+        """The class index of every prototype, a list (capsule-major order)."""
+        return _labels_of(self._prototype_distribution)
+
+    @property
+    def prototypes(self):
+        """The prototypes, a NumPy array of shape `(prototypes, input_dim)`."""
+        prototypes = _to_numpy(self.measuring_module.prototypes)
+        return prototypes.reshape(prototypes.shape[0], -1)
+
+    def _measuring_input_model(self):
+        return keras.Model(self.inputs, self.measuring_module.input[0])
+
+    def prototype_dissimilarities(self, x, batch_size=None):
+        """The dissimilarities of `x` to every prototype.
+
+        Args:
+            x: Features `(samples, input_dim)`.
+            batch_size: Batch size of the prediction.
+
+        Returns:
+            A NumPy array `(samples, prototypes)`; column `j` belongs to class
+            `prototype_labels[j]`.
+        """
+        routing = self.get_layer("squeeze_routing")
+        model = keras.Model(self.inputs, routing.output[1])
+        return model.predict(x, batch_size=batch_size, verbose=0)
+
+    def pre_training(self, x, y, batch_version=False, batch_size=None, **kmeans_params):
+        """Initialize the prototypes (and matrices) from data.
+
+        Runs the model up to its measuring module and calls the module's
+        `pre_training` with the class labels: per class `c`, k-means with
+        `prototypes_per_class[c]` clusters on the class-`c` samples gives
+        that class's prototypes; the matrix models also set their matrices
+        to the principal directions of the data (see
+        `anysma.modules.PointMatrixPrototype.pre_training`).
+
+        Args:
+            x: Features `(samples, input_dim)`.
+            y: Labels, integers `(samples,)` or one-hot `(samples,
+                num_classes)`; every class must have at least as many
+                samples as prototypes.
+            batch_version: Use `MiniBatchKMeans` (large data sets).
+            batch_size: Batch size of the forward pass.
+            **kmeans_params: Arguments of scikit-learn's k-means (e.g.
+                `n_init=10`), and `svd_params={...}` for the matrix models.
+
+        Returns:
+            The model itself.
+        """
+        signals = self._measuring_input_model().predict(
+            x, batch_size=batch_size, verbose=0
+        )
+        self.measuring_module.pre_training(
+            signals,
+            y,
+            capsule_inputs_are_equal=True,
+            batch_version=batch_version,
+            **kmeans_params,
+        )
+        return self
+
+    # === Config ===
+
+    def _base_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    def get_config(self):
+        return self._base_config()
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _GLVQFamily(LVQModel):
+    """Shared configuration of the models with a GLVQ output."""
+
+    def _set_config(
+        self, input_dim, num_classes, prototypes_per_class, probability_transformation
+    ):
+        self.input_dim = input_dim
+        self.num_classes = num_classes
+        self.prototypes_per_class = (
+            list(prototypes_per_class)
+            if isinstance(prototypes_per_class, (list, tuple))
+            else prototypes_per_class
+        )
+        self.probability_transformation = probability_transformation
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "input_dim": self.input_dim,
+                "num_classes": self.num_classes,
+                "prototypes_per_class": self.prototypes_per_class,
+                "probability_transformation": _serializable(
+                    self.probability_transformation
+                ),
+            }
+        )
+        return config
+
+
+@anysma_export
+class GLVQ(_GLVQFamily):
+    """Generalized learning vector quantization (squared Euclidean distance).
+
+    Prototypes per class, the squared Euclidean distance, the closest
+    prototype of each class competing for it, and `flip` turning the class
+    distances into the output, so that `anysma.losses.GlvqLoss` on the
+    output is the classic GLVQ cost `(d+ - d-) / (d+ + d-)`.
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        probability_transformation: How the class distances become the
+            output: `"flip"` (for `GlvqLoss`) or another name from
+            `anysma.probability_transformations`, e.g. `"neg_softmax"` for a
+            cross-entropy loss.
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> import numpy as np
+    >>> model = anysma.models.GLVQ(input_dim=4, num_classes=3,
+    ...                            prototypes_per_class=2)
+    >>> model.compile(optimizer="adam", loss=anysma.losses.GlvqLoss(),
+    ...               metrics=["accuracy"])
+    >>> x = np.random.rand(30, 4).astype("float32")
+    >>> y = np.arange(30) % 3
+    >>> model = model.pre_training(x, y, n_init=1, random_state=0)
+    >>> model.predict(x, verbose=0).shape
+    (30, 3)
+
+    Reference:
+        Sato and Yamada, "Generalized learning vector quantization", NIPS
+        1995.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        probability_transformation="flip",
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        measuring = MinkowskiDistance(
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
+
+
+def _check_projection_dim(projection_dim, input_dim):
+    if projection_dim is None:
+        return None
+    projection_dim = check_positive_int(projection_dim, "projection_dim")
+    if _is_int(input_dim) and projection_dim > input_dim:
+        raise ValueError(
+            "`projection_dim` (the rank of the relevance matrix) must be at most "
+            f"input_dim={input_dim}. Received: projection_dim={projection_dim}"
+        )
+    return projection_dim
+
+
+@anysma_export
+class GMLVQ(_GLVQFamily):
+    """Generalized matrix LVQ: one global relevance matrix.
+
+    The distance is `||(x - w) Omega||^2 = (x - w)^T Lambda (x - w)` with one
+    matrix `Omega` of shape `(input_dim, projection_dim)` shared by all
+    prototypes, `Lambda = Omega Omega^T`. A `projection_dim` below
+    `input_dim` limits the rank (limited-rank GMLVQ / LiRaM LVQ, which also
+    gives a discriminative projection `x Omega` for visualization). `Omega`
+    starts orthonormal (`Lambda = I` at full rank) and is normalized to
+    `trace(Lambda) = 1` after every step (`"OmegaNormalization"`).
+    `pre_training` sets it to the principal directions of the data.
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        projection_dim: The rank of `Lambda`: `None` (full rank) or an int
+            in `[1, input_dim]`.
+        probability_transformation: The output transformation (`"flip"` for
+            `anysma.losses.GlvqLoss`).
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> model = anysma.models.GMLVQ(input_dim=10, num_classes=2,
+    ...                             projection_dim=2)
+    >>> model.omega.shape, model.relevance_matrix.shape
+    ((10, 2), (10, 10))
+
+    Reference:
+        Schneider, Biehl and Hammer, "Adaptive relevance matrices in learning
+        vector quantization", Neural Computation 21(12), 2009.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        projection_dim=None,
+        probability_transformation="flip",
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        measuring = OmegaDistance(
+            matrix_scope="global",
+            projected_atom_shape=_check_projection_dim(projection_dim, input_dim),
+            matrix_initializer="orthogonal",
+            matrix_constraint="OmegaNormalization",
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
+        self.projection_dim = projection_dim
+
+    @property
+    def omega(self):
+        """The matrix `Omega`, a NumPy array `(input_dim, projection_dim)`."""
+        return _to_numpy(self.measuring_module.matrices)
+
+    @property
+    def relevance_matrix(self):
+        """`Lambda = Omega Omega^T`, a NumPy array `(input_dim, input_dim)`."""
+        omega = self.omega
+        return omega @ omega.T
+
+    def get_config(self):
+        config = super().get_config()
+        config["projection_dim"] = self.projection_dim
+        return config
+
+
+@anysma_export
+class LGMLVQ(_GLVQFamily):
+    """Localized generalized matrix LVQ: a relevance matrix per prototype.
+
+    As `GMLVQ`, but every prototype (`matrix_scope="local"`) or every class
+    (`matrix_scope="capsule_wise"`) has its own `Omega`, so the decision
+    borders are piecewise quadratic.
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        projection_dim: The rank of each `Lambda`: `None` (full rank) or an
+            int in `[1, input_dim]`.
+        matrix_scope: `"local"` (one matrix per prototype) or
+            `"capsule_wise"` (one per class).
+        probability_transformation: The output transformation (`"flip"` for
+            `anysma.losses.GlvqLoss`).
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> model = anysma.models.LGMLVQ(input_dim=5, num_classes=3,
+    ...                              prototypes_per_class=2)
+    >>> model.omegas.shape
+    (6, 5, 5)
+
+    Reference:
+        Schneider, Biehl and Hammer, "Adaptive relevance matrices in learning
+        vector quantization", Neural Computation 21(12), 2009.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        projection_dim=None,
+        matrix_scope="local",
+        probability_transformation="flip",
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        if matrix_scope not in ("local", "capsule_wise"):
+            raise ValueError(
+                "`matrix_scope` of LGMLVQ must be 'local' (one matrix per "
+                "prototype) or 'capsule_wise' (one per class); use GMLVQ for a "
+                f"global matrix. Received: matrix_scope={matrix_scope!r}"
+            )
+        measuring = OmegaDistance(
+            matrix_scope=matrix_scope,
+            projected_atom_shape=_check_projection_dim(projection_dim, input_dim),
+            matrix_initializer="orthogonal",
+            matrix_constraint="OmegaNormalization",
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
+        self.projection_dim = projection_dim
+        self.matrix_scope = matrix_scope
+
+    @property
+    def omegas(self):
+        """The matrices, `(prototypes or classes, input_dim, projection_dim)`."""
+        return _to_numpy(self.measuring_module.matrices)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"projection_dim": self.projection_dim, "matrix_scope": self.matrix_scope}
+        )
+        return config
+
+
+@anysma_export
+class GRLVQ(_GLVQFamily):
+    """Generalized relevance LVQ: a learned relevance per feature.
+
+    The distance is `sum_i lambda_i (x_i - w_i)^2` with relevances
+    `lambda_i >= 0`, `sum_i lambda_i = 1`. The measuring modules have no
+    diagonal matrix, so the relevances are learned by a
+    `RelevanceScaling` layer in the capsule, before a squared Euclidean
+    distance: the features are scaled by `sqrt(lambda_i)`, and the
+    prototypes live in that scaled space (`prototypes` maps them back). The
+    model class is the same as GRLVQ's; the gradient steps differ from the
+    original formulation by this reparametrization.
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        probability_transformation: The output transformation (`"flip"` for
+            `anysma.losses.GlvqLoss`).
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> model = anysma.models.GRLVQ(input_dim=4, num_classes=2)
+    >>> model.relevances.tolist()
+    [0.25, 0.25, 0.25, 0.25]
+
+    Reference:
+        Hammer and Villmann, "Generalized relevance learning vector
+        quantization", Neural Networks 15(8-9), 2002.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        probability_transformation="flip",
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        scaling = RelevanceScaling(dtype=dtype, name="relevance_scaling")
+        measuring = MinkowskiDistance(
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            transformations=[scaling],
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
+
+    @property
+    def relevances(self):
+        """The relevances `lambda`, a NumPy array `(input_dim,)`."""
+        return _to_numpy(self.get_layer("relevance_scaling").relevances)
+
+    @property
+    def prototypes(self):
+        """The prototypes in input space, `(prototypes, input_dim)`.
+
+        Features with zero relevance are left at their scaled value (their
+        coordinate does not influence the distance).
+        """
+        scaled = super().prototypes
+        scales = _to_numpy(self.get_layer("relevance_scaling")._scales())
+        safe = np.where(np.abs(scales) > 0, scales, 1.0)
+        return scaled / safe
+
+
+def _check_subspace_dim(subspace_dim, input_dim, strictly_lower):
+    subspace_dim = check_positive_int(subspace_dim, "subspace_dim")
+    if _is_int(input_dim) and (
+        subspace_dim >= input_dim if strictly_lower else subspace_dim > input_dim
+    ):
+        relation = "below" if strictly_lower else "at most"
+        raise ValueError(
+            f"`subspace_dim` must be {relation} input_dim={input_dim}. "
+            f"Received: subspace_dim={subspace_dim}"
+        )
+    return subspace_dim
+
+
+@anysma_export
+class GTLVQ(_GLVQFamily):
+    """Generalized tangent LVQ: every prototype is an affine subspace.
+
+    The distance of `x` to prototype `(w, W)` is the squared distance to
+    the closest point of `w + span(W)`, `||(I - W W^T)(x - w)||^2`, with an
+    orthonormal basis `W` of shape `(input_dim, subspace_dim)` per
+    prototype (kept orthonormal after every step). `pre_training` sets `w`
+    to k-means centers and `W` to the principal directions of each
+    cluster.
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        subspace_dim: The dimension of the subspaces, in `[1, input_dim)`.
+        probability_transformation: The output transformation (`"flip"` for
+            `anysma.losses.GlvqLoss`).
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> model = anysma.models.GTLVQ(input_dim=8, num_classes=2,
+    ...                             subspace_dim=3)
+    >>> model.subspaces.shape
+    (2, 8, 3)
+
+    Reference:
+        Saralajew and Villmann, "Adaptive tangent distances in generalized
+        learning vector quantization", WSOM 2016.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        subspace_dim=12,
+        probability_transformation="flip",
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        measuring = TangentDistance(
+            projected_atom_shape=_check_subspace_dim(
+                subspace_dim, input_dim, strictly_lower=True
+            ),
+            matrix_scope="local",
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
+        self.subspace_dim = subspace_dim
+
+    @property
+    def subspaces(self):
+        """The orthonormal bases, `(prototypes, input_dim, subspace_dim)`."""
+        return _to_numpy(self.measuring_module.matrices)
+
+    def get_config(self):
+        config = super().get_config()
+        config["subspace_dim"] = self.subspace_dim
+        return config
+
+
+@anysma_export
+class RTLVQ(_GLVQFamily):
+    """Restricted tangent LVQ: every prototype is a bounded affine subspace.
+
+    As `GTLVQ`, but the subspace coordinates are clipped to learned bounds,
+    `theta = clip(W^T (x - w), -b, b)`, so every prototype is an
+    `subspace_dim`-orthotope around `w`. The bounds start at about zero
+    (point prototypes) and grow during training.
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        subspace_dim: The dimension of the orthotopes, in `[1, input_dim]`.
+        probability_transformation: The output transformation: `"flip"` for
+            `anysma.losses.GlvqLoss`, or `"neg_softmax"` with
+            `"categorical_crossentropy"` as in the original `rtlvq_mnist`
+            example.
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> model = anysma.models.RTLVQ(input_dim=8, num_classes=2,
+    ...                             subspace_dim=3)
+    >>> model.bounds.shape
+    (2, 3)
+
+    Reference:
+        Saralajew, Holdijk, Rees and Villmann, "Prototype-based neural
+        network layers: incorporating vector quantization", arXiv:1812.01214,
+        2018.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        subspace_dim=12,
+        probability_transformation="flip",
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        measuring = RestrictedTangentDistance(
+            projected_atom_shape=_check_subspace_dim(
+                subspace_dim, input_dim, strictly_lower=False
+            ),
+            matrix_scope="local",
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
+        self.subspace_dim = subspace_dim
+
+    @property
+    def subspaces(self):
+        """The orthonormal bases, `(prototypes, input_dim, subspace_dim)`."""
+        return _to_numpy(self.measuring_module.matrices)
+
+    @property
+    def bounds(self):
+        """The bounds of the coordinates, `(prototypes, subspace_dim)`."""
+        return _to_numpy(self.measuring_module.bounds)
+
+    def get_config(self):
+        config = super().get_config()
+        config["subspace_dim"] = self.subspace_dim
+        return config
+
+
+@anysma_export
+class RSLVQ(LVQModel):
+    """Robust soft LVQ: a Gaussian mixture per class, trained by likelihood.
+
+    Every prototype is the center of a Gaussian with the same width; the
+    prototype posteriors are `softmax(-beta d)` of the squared Euclidean
+    distances `d`, and the output is the class log-posterior
+    `log sum_{j: c(j) = c} softmax(-beta d)_j` (see `ClassLogPosterior`).
+    Train it with `keras.losses.CategoricalCrossentropy(from_logits=True)`,
+    which is then exactly the RSLVQ cost (`anysma.losses.RSLVQLoss` on
+    `prototype_dissimilarities(x)` with `prototype_labels` and `beta`).
+
+    Args:
+        input_dim: The number of features.
+        num_classes: The number of classes, >= 2.
+        prototypes_per_class: An int or a list with one int per class.
+        beta: Inverse temperature, > 0 (`1 / (2 sigma^2)`). It sets how soft
+            the assignments are, relative to the squared distances of the
+            data.
+        dtype: The dtype policy of the layers.
+        **kwargs: Base model keyword arguments, such as `name`.
+
+    Example:
+
+    >>> import anysma
+    >>> import keras
+    >>> model = anysma.models.RSLVQ(input_dim=4, num_classes=2,
+    ...                             prototypes_per_class=3, beta=0.5)
+    >>> model.compile(
+    ...     optimizer="adam",
+    ...     loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+    ...     metrics=["accuracy"])
+    >>> model.prototype_labels
+    [0, 0, 0, 1, 1, 1]
+
+    Reference:
+        Seo and Obermayer, "Soft learning vector quantization", Neural
+        Computation 15(7), 2003.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        num_classes,
+        prototypes_per_class=1,
+        beta=1.0,
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        measuring = MinkowskiDistance(
+            linear_factor=None,
+            squared_dissimilarity=True,
+            dtype=dtype,
+            name="distance",
+        )
+
+        # === Functional Model ===
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            probability_transformation=None,
+            dtype=dtype,
+        )
+        log_posteriors = ClassLogPosterior(
+            prototype_labels=_labels_of(distribution),
+            num_classes=num_classes,
+            beta=beta,
+            dtype=dtype,
+            name="class_log_posterior",
+        )(outputs[1])
+        super().__init__(inputs=inputs, outputs=log_posteriors, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self._prototype_distribution = distribution
+        self.input_dim = input_dim
+        self.num_classes = num_classes
+        self.prototypes_per_class = (
+            list(prototypes_per_class)
+            if isinstance(prototypes_per_class, (list, tuple))
+            else prototypes_per_class
+        )
+        self.beta = beta
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "input_dim": self.input_dim,
+                "num_classes": self.num_classes,
+                "prototypes_per_class": self.prototypes_per_class,
+                "beta": self.beta,
+            }
+        )
+        return config

@@ -1,0 +1,397 @@
+import keras
+import numpy as np
+import pytest
+
+import anysma
+from anysma import models
+from anysma.testing import TestCase
+
+NUM_CLASSES = 3
+INPUT_DIM = 6
+PROTOTYPES_PER_CLASS = [1, 2, 1]
+PROTOTYPE_LABELS = [0, 1, 1, 2]
+
+
+def toy_data(samples=30, seed=0):
+    """Three well separated Gaussian blobs in 6 dimensions."""
+    random = np.random.RandomState(seed)
+    labels = np.arange(samples) % NUM_CLASSES
+    centers = 3.0 * np.eye(NUM_CLASSES, INPUT_DIM)
+    features = centers[labels] + 0.3 * random.normal(size=(samples, INPUT_DIM))
+    return features.astype("float32"), labels
+
+
+def digits_split():
+    """scikit-learn's 8 x 8 digits scaled to [0, 1]: 1347 train, 450 test."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    features, labels = load_digits(return_X_y=True)
+    features = (features / 16.0).astype("float32")
+    return train_test_split(
+        features, labels, test_size=0.25, random_state=0, stratify=labels
+    )
+
+
+def glvq_loss():
+    return anysma.losses.GlvqLoss()
+
+
+def rslvq_loss():
+    return keras.losses.CategoricalCrossentropy(from_logits=True)
+
+
+class LVQModelChecks:
+    """Checks shared by every LVQ model; subclasses set the class attributes."""
+
+    model_class = None
+    init_kwargs = {}
+    loss = staticmethod(glvq_loss)
+    # Digits (450 test images): accuracy after k-means pre-training only,
+    # and after a short fit (Adam 2e-3, batches of 64, 10 epochs). The
+    # thresholds are about 0.02 below what all three backends reach.
+    pre_training_accuracy = 0.9
+    fit_accuracy = 0.93
+    digits_kwargs = {}
+
+    def make_model(self, **kwargs):
+        arguments = {
+            "input_dim": INPUT_DIM,
+            "num_classes": NUM_CLASSES,
+            "prototypes_per_class": PROTOTYPES_PER_CLASS,
+            **self.init_kwargs,
+            **kwargs,
+        }
+        return self.model_class(**arguments)
+
+    def test_build_and_predict_shapes(self):
+        model = self.make_model()
+        features, _ = toy_data()
+        outputs = model.predict(features, verbose=0)
+        self.assertEqual(outputs.shape, (len(features), NUM_CLASSES))
+        self.assertAllFinite(outputs)
+        self.assertEqual(model.prototype_labels, PROTOTYPE_LABELS)
+        self.assertEqual(model.prototypes.shape, (4, INPUT_DIM))
+        self.assertEqual(
+            model.prototype_dissimilarities(features).shape, (len(features), 4)
+        )
+        self.assertEqual(model.get_layer("distance"), model.measuring_module)
+
+    def test_config_round_trip(self):
+        model = self.make_model(name="lvq_model")
+        revived = self.run_serialization_test(model)
+        self.assertIsInstance(revived, self.model_class)
+        self.assertEqual(revived.count_params(), model.count_params())
+        self.assertEqual(revived.name, "lvq_model")
+
+    def test_keras_file_round_trip(self):
+        model = self.make_model()
+        features, labels = toy_data()
+        model.pre_training(features, labels, n_init=1, random_state=0)
+        restored = self.run_model_saving_test(model, features)
+        self.assertEqual(restored.prototype_labels, PROTOTYPE_LABELS)
+        self.assertAllClose(restored.prototypes, model.prototypes)
+
+    def test_pre_training_separates_blobs(self):
+        features, labels = toy_data()
+        model = self.make_model().pre_training(
+            features, labels, n_init=1, random_state=0
+        )
+        predictions = np.argmax(model.predict(features, verbose=0), axis=-1)
+        self.assertEqual(np.mean(predictions == labels), 1.0)
+        # The prototypes lie near their class centers.
+        centers = 3.0 * np.eye(NUM_CLASSES, INPUT_DIM)
+        nearest = np.argmin(
+            ((model.prototypes[:, None] - centers[None]) ** 2).sum(-1), axis=-1
+        )
+        self.assertEqual(nearest.tolist(), PROTOTYPE_LABELS)
+
+    def test_pre_training_needs_every_class(self):
+        features, labels = toy_data()
+        with self.assertRaisesRegex(ValueError, "class"):
+            self.make_model().pre_training(
+                features, np.minimum(labels, 1), n_init=1, random_state=0
+            )
+
+    def test_fit_reduces_loss(self):
+        features, labels = toy_data(samples=12)
+        model = self.make_model()
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.05),
+            loss=self.loss(),
+            metrics=["accuracy"],
+        )
+        targets = keras.utils.to_categorical(labels, NUM_CLASSES)
+        history = model.fit(
+            features, targets, batch_size=12, epochs=5, verbose=0
+        ).history
+        self.assertLess(history["loss"][-1], history["loss"][0])
+        self.assertIn("accuracy", history)
+
+    def test_invalid_prototype_distribution(self):
+        with self.assertRaisesRegex(ValueError, "prototypes_per_class"):
+            self.make_model(prototypes_per_class=[1, 2])
+        with self.assertRaisesRegex(ValueError, "prototypes_per_class"):
+            self.make_model(prototypes_per_class=0)
+        with self.assertRaisesRegex(ValueError, "num_classes"):
+            self.make_model(num_classes=1, prototypes_per_class=1)
+        with self.assertRaisesRegex(ValueError, "input_dim"):
+            self.make_model(input_dim=0)
+
+    def test_digits_accuracy_after_pre_training(self):
+        x_train, x_test, y_train, y_test = digits_split()
+        arguments = {"input_dim": 64, "num_classes": 10, "prototypes_per_class": 2}
+        model = self.make_model(**{**arguments, **self.digits_kwargs})
+        model.pre_training(x_train, y_train, n_init=3, random_state=0)
+        predictions = np.argmax(model.predict(x_test, verbose=0), axis=-1)
+        self.assertGreaterEqual(
+            np.mean(predictions == y_test), self.pre_training_accuracy
+        )
+
+    @pytest.mark.large
+    def test_digits_accuracy_after_fit(self):
+        x_train, x_test, y_train, y_test = digits_split()
+        arguments = {"input_dim": 64, "num_classes": 10, "prototypes_per_class": 2}
+        model = self.make_model(**{**arguments, **self.digits_kwargs})
+        model.pre_training(x_train, y_train, n_init=3, random_state=0)
+        model.compile(
+            optimizer=keras.optimizers.Adam(2e-3),
+            loss=self.loss(),
+            metrics=["accuracy"],
+        )
+        model.fit(
+            x_train,
+            keras.utils.to_categorical(y_train, 10),
+            batch_size=64,
+            epochs=10,
+            verbose=0,
+        )
+        _, accuracy = model.evaluate(
+            x_test, keras.utils.to_categorical(y_test, 10), verbose=0
+        )
+        self.assertGreaterEqual(accuracy, self.fit_accuracy)
+
+
+class GLVQTest(LVQModelChecks, TestCase):
+    model_class = models.GLVQ
+
+    def test_output_is_flip_of_class_distances(self):
+        model = self.make_model()
+        features, _ = toy_data(samples=5)
+        distances = ((features[:, None, :] - model.prototypes[None]) ** 2).sum(-1)
+        self.assertAllClose(
+            model.prototype_dissimilarities(features), distances, atol=1e-4
+        )
+        class_distances = np.stack(
+            [distances[:, 0], distances[:, 1:3].min(-1), distances[:, 3]], axis=-1
+        )
+        expected = anysma.probability_transformations.flip(class_distances)
+        self.assertAllClose(model.predict(features, verbose=0), expected, atol=1e-5)
+
+    def test_other_probability_transformation(self):
+        model = self.make_model(probability_transformation="neg_softmax")
+        outputs = model.predict(toy_data()[0], verbose=0)
+        self.assertAllClose(outputs.sum(-1), np.ones(len(outputs)), atol=1e-5)
+        self.run_serialization_test(model)
+
+
+class GMLVQTest(LVQModelChecks, TestCase):
+    model_class = models.GMLVQ
+    init_kwargs = {"projection_dim": 2}
+    digits_kwargs = {"projection_dim": None}
+    fit_accuracy = 0.94
+
+    def test_matrix_shapes(self):
+        model = self.make_model()
+        self.assertEqual(model.omega.shape, (INPUT_DIM, 2))
+        self.assertEqual(model.relevance_matrix.shape, (INPUT_DIM, INPUT_DIM))
+        self.assertEqual(self.make_model(projection_dim=None).omega.shape, (6, 6))
+
+    def test_invalid_projection_dim(self):
+        with self.assertRaisesRegex(ValueError, "projection_dim"):
+            self.make_model(projection_dim=INPUT_DIM + 1)
+        with self.assertRaisesRegex(ValueError, "projection_dim"):
+            self.make_model(projection_dim=0)
+
+    def test_distance_uses_omega(self):
+        model = self.make_model()
+        features, _ = toy_data(samples=5)
+        difference = features[:, None, :] - model.prototypes[None]
+        expected = ((difference @ model.omega) ** 2).sum(-1)
+        self.assertAllClose(
+            model.prototype_dissimilarities(features), expected, atol=1e-4
+        )
+
+
+class LGMLVQTest(LVQModelChecks, TestCase):
+    model_class = models.LGMLVQ
+    init_kwargs = {"projection_dim": 3}
+    digits_kwargs = {"projection_dim": 10}
+    pre_training_accuracy = 0.3  # local PCA matrices alone are a poor metric
+    fit_accuracy = 0.96
+
+    def test_pre_training_separates_blobs(self):
+        # Local PCA bases of rank 3 measure only within-cluster directions;
+        # check the prototype placement only.
+        features, labels = toy_data()
+        model = self.make_model().pre_training(
+            features, labels, n_init=1, random_state=0
+        )
+        centers = 3.0 * np.eye(NUM_CLASSES, INPUT_DIM)
+        nearest = np.argmin(
+            ((model.prototypes[:, None] - centers[None]) ** 2).sum(-1), axis=-1
+        )
+        self.assertEqual(nearest.tolist(), PROTOTYPE_LABELS)
+
+    def test_matrix_scopes(self):
+        self.assertEqual(self.make_model().omegas.shape, (4, INPUT_DIM, 3))
+        class_wise = self.make_model(matrix_scope="capsule_wise")
+        self.assertEqual(class_wise.omegas.shape, (NUM_CLASSES, INPUT_DIM, 3))
+        with self.assertRaisesRegex(ValueError, "matrix_scope"):
+            self.make_model(matrix_scope="global")
+
+
+class GRLVQTest(LVQModelChecks, TestCase):
+    model_class = models.GRLVQ
+    fit_accuracy = 0.92
+
+    def test_relevances_are_normalized(self):
+        model = self.make_model()
+        relevances = model.relevances
+        self.assertEqual(relevances.shape, (INPUT_DIM,))
+        self.assertAllClose(relevances, np.full(INPUT_DIM, 1 / INPUT_DIM))
+
+    def test_distance_is_relevance_weighted(self):
+        model = self.make_model()
+        scaling = model.get_layer("relevance_scaling")
+        scaling.relevance_weights.assign(np.arange(1, INPUT_DIM + 1, dtype="float32"))
+        features, _ = toy_data(samples=5)
+        relevances = model.relevances
+        self.assertAllClose(relevances.sum(), 1.0, atol=1e-6)
+        difference = features[:, None, :] - model.prototypes[None]
+        expected = (relevances * difference**2).sum(-1)
+        self.assertAllClose(
+            model.prototype_dissimilarities(features), expected, atol=1e-4
+        )
+
+    def test_learns_the_relevant_feature(self):
+        # Only feature 0 carries the class; the others are noise.
+        random = np.random.RandomState(0)
+        labels = np.arange(60) % 2
+        features = random.normal(size=(60, 4)).astype("float32")
+        features[:, 0] = 2.0 * labels - 1 + 0.1 * random.normal(size=60)
+        model = models.GRLVQ(input_dim=4, num_classes=2)
+        model.pre_training(features, labels, n_init=1, random_state=0)
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=glvq_loss())
+        model.fit(
+            features,
+            keras.utils.to_categorical(labels, 2),
+            batch_size=60,
+            epochs=30,
+            verbose=0,
+        )
+        relevances = model.relevances
+        self.assertEqual(int(np.argmax(relevances)), 0)
+        self.assertGreater(relevances[0], 0.5)
+
+
+class GTLVQTest(LVQModelChecks, TestCase):
+    model_class = models.GTLVQ
+    init_kwargs = {"subspace_dim": 2}
+    digits_kwargs = {"subspace_dim": 6}
+    pre_training_accuracy = 0.95
+    fit_accuracy = 0.96
+
+    def test_subspaces_are_orthonormal(self):
+        subspaces = self.make_model().subspaces
+        self.assertEqual(subspaces.shape, (4, INPUT_DIM, 2))
+        gram = np.einsum("pdr,pds->prs", subspaces, subspaces)
+        self.assertAllClose(gram, np.broadcast_to(np.eye(2), gram.shape), atol=1e-5)
+
+    def test_invalid_subspace_dim(self):
+        with self.assertRaisesRegex(ValueError, "subspace_dim"):
+            self.make_model(subspace_dim=INPUT_DIM)
+        with self.assertRaisesRegex(ValueError, "subspace_dim"):
+            self.make_model(subspace_dim=0)
+
+
+class RTLVQTest(LVQModelChecks, TestCase):
+    model_class = models.RTLVQ
+    init_kwargs = {"subspace_dim": 2}
+    digits_kwargs = {"subspace_dim": 6}
+    fit_accuracy = 0.94
+
+    def test_bounds(self):
+        model = self.make_model()
+        self.assertEqual(model.bounds.shape, (4, 2))
+        self.assertEqual(model.subspaces.shape, (4, INPUT_DIM, 2))
+        with self.assertRaisesRegex(ValueError, "subspace_dim"):
+            self.make_model(subspace_dim=INPUT_DIM + 1)
+
+
+class RSLVQTest(LVQModelChecks, TestCase):
+    model_class = models.RSLVQ
+    init_kwargs = {"beta": 2.0}
+    loss = staticmethod(rslvq_loss)
+    digits_kwargs = {"prototypes_per_class": 3}
+    pre_training_accuracy = 0.93
+    fit_accuracy = 0.96
+
+    def test_outputs_are_class_log_posteriors(self):
+        model = self.make_model()
+        features, labels = toy_data(samples=5)
+        distances = model.prototype_dissimilarities(features)
+        logits = -2.0 * distances.astype("float64")
+        posteriors = np.exp(logits - logits.max(-1, keepdims=True))
+        posteriors /= posteriors.sum(-1, keepdims=True)
+        expected = np.stack(
+            [posteriors[:, 0], posteriors[:, 1:3].sum(-1), posteriors[:, 3]], -1
+        )
+        outputs = model.predict(features, verbose=0)
+        self.assertAllClose(np.exp(outputs), expected, atol=1e-5)
+
+    def test_cross_entropy_equals_rslvq_loss(self):
+        model = self.make_model()
+        features, labels = toy_data(samples=8)
+        targets = keras.utils.to_categorical(labels, NUM_CLASSES)
+        cross_entropy = rslvq_loss()(targets, model.predict(features, verbose=0))
+        rslvq = anysma.losses.RSLVQLoss(
+            prototype_labels=model.prototype_labels, beta=2.0
+        )(targets, model.prototype_dissimilarities(features))
+        self.assertAllClose(cross_entropy, rslvq, atol=1e-5)
+
+    def test_far_samples_stay_finite(self):
+        model = self.make_model(beta=100.0)
+        features = np.full((2, INPUT_DIM), 1e3, dtype="float32")
+        self.assertAllFinite(model.predict(features, verbose=0))
+
+    def test_invalid_beta(self):
+        with self.assertRaisesRegex(ValueError, "beta"):
+            self.make_model(beta=0.0)
+
+
+class HelperLayerTest(TestCase):
+    def test_relevance_scaling_layer(self):
+        self.run_layer_test(
+            models.RelevanceScaling,
+            init_kwargs={},
+            input_data=np.random.rand(4, 3, 1, 5).astype("float32"),
+            expected_output_shape=(4, 3, 1, 5),
+            expected_num_trainable_weights=1,
+        )
+
+    def test_class_log_posterior_layer(self):
+        self.run_layer_test(
+            models.ClassLogPosterior,
+            init_kwargs={"prototype_labels": [0, 1, 1], "num_classes": 2, "beta": 0.5},
+            input_data=np.random.rand(4, 3).astype("float32"),
+            expected_output_shape=(4, 2),
+            expected_num_trainable_weights=0,
+            run_training_check=False,
+        )
+
+    def test_class_log_posterior_needs_every_class(self):
+        with self.assertRaisesRegex(ValueError, "prototype_labels"):
+            models.ClassLogPosterior(prototype_labels=[0, 0], num_classes=2)
+        with self.assertRaisesRegex(ValueError, "prototype_labels"):
+            models.ClassLogPosterior(prototype_labels=[0, 2], num_classes=2)
