@@ -8,6 +8,7 @@ from anysma import callbacks  # noqa: E402
 from anysma import constraints  # noqa: E402
 from anysma import datasets  # noqa: E402
 from anysma import losses  # noqa: E402
+from anysma import models  # noqa: E402
 from anysma import modules  # noqa: E402
 from anysma import ops  # noqa: E402
 from anysma import probability_transformations  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "constraints",
     "datasets",
     "losses",
+    "models",
     "ops",
     "probability_transformations",
     "regularizers",
