@@ -447,7 +447,34 @@ class LVQModel(keras.Model):
 
 
 class _GLVQFamily(LVQModel):
-    """Shared configuration of the models with a GLVQ output."""
+    """Shared graph and configuration of the models with a GLVQ output."""
+
+    def _init_glvq_model(
+        self,
+        measuring,
+        input_dim,
+        num_classes,
+        prototypes_per_class,
+        probability_transformation,
+        dtype,
+        kwargs,
+        transformations=(),
+    ):
+        """Build the functional graph around `measuring` and store the config."""
+        inputs, outputs, distribution = self._build_lvq_graph(
+            input_dim,
+            num_classes,
+            prototypes_per_class,
+            measuring,
+            transformations=transformations,
+            probability_transformation=probability_transformation,
+            dtype=dtype,
+        )
+        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
+        self._prototype_distribution = distribution
+        self._set_config(
+            input_dim, num_classes, prototypes_per_class, probability_transformation
+        )
 
     def _set_config(
         self, input_dim, num_classes, prototypes_per_class, probability_transformation
@@ -532,21 +559,15 @@ class GLVQ(_GLVQFamily):
             name="distance",
         )
 
-        # === Functional Model ===
-        inputs, outputs, distribution = self._build_lvq_graph(
+        # === Functional Model and Config ===
+        self._init_glvq_model(
+            measuring,
             input_dim,
             num_classes,
             prototypes_per_class,
-            measuring,
-            probability_transformation=probability_transformation,
-            dtype=dtype,
-        )
-        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
-
-        # === Config ===
-        self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
+            probability_transformation,
+            dtype,
+            kwargs,
         )
 
 
@@ -621,21 +642,15 @@ class GMLVQ(_GLVQFamily):
             name="distance",
         )
 
-        # === Functional Model ===
-        inputs, outputs, distribution = self._build_lvq_graph(
+        # === Functional Model and Config ===
+        self._init_glvq_model(
+            measuring,
             input_dim,
             num_classes,
             prototypes_per_class,
-            measuring,
-            probability_transformation=probability_transformation,
-            dtype=dtype,
-        )
-        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
-
-        # === Config ===
-        self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
+            probability_transformation,
+            dtype,
+            kwargs,
         )
         self.projection_dim = projection_dim
 
@@ -719,21 +734,15 @@ class LGMLVQ(_GLVQFamily):
             name="distance",
         )
 
-        # === Functional Model ===
-        inputs, outputs, distribution = self._build_lvq_graph(
+        # === Functional Model and Config ===
+        self._init_glvq_model(
+            measuring,
             input_dim,
             num_classes,
             prototypes_per_class,
-            measuring,
-            probability_transformation=probability_transformation,
-            dtype=dtype,
-        )
-        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
-
-        # === Config ===
-        self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
+            probability_transformation,
+            dtype,
+            kwargs,
         )
         self.projection_dim = projection_dim
         self.matrix_scope = matrix_scope
@@ -803,22 +812,16 @@ class GRLVQ(_GLVQFamily):
             name="distance",
         )
 
-        # === Functional Model ===
-        inputs, outputs, distribution = self._build_lvq_graph(
+        # === Functional Model and Config ===
+        self._init_glvq_model(
+            measuring,
             input_dim,
             num_classes,
             prototypes_per_class,
-            measuring,
+            probability_transformation,
+            dtype,
+            kwargs,
             transformations=[scaling],
-            probability_transformation=probability_transformation,
-            dtype=dtype,
-        )
-        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
-
-        # === Config ===
-        self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
         )
 
     @property
@@ -908,21 +911,15 @@ class GTLVQ(_GLVQFamily):
             name="distance",
         )
 
-        # === Functional Model ===
-        inputs, outputs, distribution = self._build_lvq_graph(
+        # === Functional Model and Config ===
+        self._init_glvq_model(
+            measuring,
             input_dim,
             num_classes,
             prototypes_per_class,
-            measuring,
-            probability_transformation=probability_transformation,
-            dtype=dtype,
-        )
-        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
-
-        # === Config ===
-        self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
+            probability_transformation,
+            dtype,
+            kwargs,
         )
         self.subspace_dim = subspace_dim
 
@@ -994,21 +991,15 @@ class RTLVQ(_GLVQFamily):
             name="distance",
         )
 
-        # === Functional Model ===
-        inputs, outputs, distribution = self._build_lvq_graph(
+        # === Functional Model and Config ===
+        self._init_glvq_model(
+            measuring,
             input_dim,
             num_classes,
             prototypes_per_class,
-            measuring,
-            probability_transformation=probability_transformation,
-            dtype=dtype,
-        )
-        super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
-
-        # === Config ===
-        self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
+            probability_transformation,
+            dtype,
+            kwargs,
         )
         self.subspace_dim = subspace_dim
 
