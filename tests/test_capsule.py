@@ -341,3 +341,30 @@ class CompositionTest(TestCase):
         self.assertAllClose(outputs[0].sum(axis=1), np.ones(4), atol=1e-5)
         self.run_training_step(model, data)
         self.run_model_saving_test(model, data)
+
+    def test_feature_maps_of_any_size(self):
+        from anysma.modules import Classification
+        from anysma.modules import GibbsRouting
+        from anysma.modules import MinkowskiDistance
+        from anysma.modules import SplitModule
+
+        images = keras.Input((None, None, 1))
+        features = keras.layers.Conv2D(5, 3, padding="same")(images)
+        capsule = anysma.Capsule(prototype_distribution=3).add(
+            [
+                SplitModule(),
+                InputModule(signal_shape=(-1, 4)),
+                MinkowskiDistance(),
+                GibbsRouting(trainable=False),
+                Classification(),
+            ]
+        )
+        model = keras.Model(images, capsule(features)[2])
+        small, large = random((2, 6, 6, 1)), random((2, 9, 7, 1), 1)
+        self.assertEqual(model.predict(small, verbose=0).shape, (2, 3))
+        self.assertEqual(model.predict(large, verbose=0).shape, (2, 3))
+        self.run_model_saving_test(model, large)
+        with self.assertRaisesRegex(ValueError, r"of the form \(-1, \*atom_shape\)"):
+            InputModule(signal_shape=(4, -1), prototype_distribution=1)(
+                (keras.Input((None, 4)), keras.Input((None,)))
+            )

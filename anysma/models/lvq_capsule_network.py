@@ -62,26 +62,30 @@ def _check_fraction(value, name, low_open=True):
 
 
 def _check_image_shape(image_shape):
+    """Validate `(height, width, channels)`; height and width may be `None`."""
+
+    def is_size(dim):
+        return (
+            isinstance(dim, numbers.Integral) and not isinstance(dim, bool) and dim > 0
+        )
+
     if (
         not isinstance(image_shape, (list, tuple))
         or len(image_shape) != 3
-        or not all(
-            isinstance(dim, numbers.Integral) and not isinstance(dim, bool) and dim > 0
-            for dim in image_shape
-        )
+        or not is_size(image_shape[2])
+        or not all(dim is None or is_size(dim) for dim in image_shape[:2])
     ):
         raise ValueError(
-            "`image_shape` must be (height, width, channels) with known "
-            "positive sizes (the network runs at any resolution: build a "
-            "model per resolution and copy the weights, see "
-            f"`with_image_shape`). Received: image_shape={image_shape!r}"
+            "`image_shape` must be (height, width, channels) with a known "
+            "number of channels; height and width may be None (any "
+            f"resolution). Received: image_shape={image_shape!r}"
         )
-    if image_shape[0] < 2 or image_shape[1] < 2:
+    if any(dim is not None and dim < 2 for dim in image_shape[:2]):
         raise ValueError(
             "`image_shape` needs at least 2 x 2 pixels (the trunk halves the "
             f"resolution once). Received: image_shape={image_shape!r}"
         )
-    return tuple(int(dim) for dim in image_shape)
+    return tuple(None if dim is None else int(dim) for dim in image_shape)
 
 
 @anysma_export
@@ -127,7 +131,9 @@ class LVQCapsuleNetwork(keras.Model):
     network for the new size and copies the weights.
 
     Args:
-        image_shape: `(height, width, channels)`.
+        image_shape: `(height, width, channels)`; height and width may be
+            `None`, so one model runs on 28 x 28 MNIST and 40 x 40 affNIST
+            (no weight depends on the resolution).
         num_classes: The number of classes (Caps3 capsules).
         dissimilarity_channels: Extra filters per trunk layer; the last
             one's are the input dissimilarities of Caps1 (1; 2 for the

@@ -24,16 +24,12 @@ def resolve_signal_shape(signal_shape, input_shape, name="signal_shape"):
         name: Argument name for error messages.
 
     Returns:
-        The resolved shape as a tuple of ints.
+        The resolved shape as a tuple of ints; the channel count is `None`
+        when the input has unknown sizes.
     """
     feature_shape = tuple(input_shape[1:])
     if signal_shape is None:
         return feature_shape
-    if any(dim is None for dim in feature_shape):
-        raise ValueError(
-            f"`{name}` needs a fully known input shape (besides the batch "
-            f"axis). Received: input_shape={tuple(input_shape)}"
-        )
     if isinstance(signal_shape, int) and not isinstance(signal_shape, bool):
         target = (-1, signal_shape)
     elif isinstance(signal_shape, (list, tuple)) and len(signal_shape) >= 2:
@@ -54,8 +50,19 @@ def resolve_signal_shape(signal_shape, input_shape, name="signal_shape"):
             f"`{name}` must hold positive ints and at most one -1. "
             f"Received: {name}={signal_shape!r}"
         )
-    size = math.prod(feature_shape)
     known = math.prod(dim for dim in target if dim != -1)
+    if any(dim is None for dim in feature_shape):
+        # Inputs of any size (e.g. feature maps of any resolution) work when
+        # the channel axis is the inferred one; the channel count is then
+        # unknown until the call.
+        if target[0] != -1:
+            raise ValueError(
+                f"An input with unknown sizes needs `{name}` of the form "
+                f"(-1, *atom_shape). Received: {name}={signal_shape!r}, "
+                f"input_shape={tuple(input_shape)}"
+            )
+        return (None,) + target[1:]
+    size = math.prod(feature_shape)
     if size % known or (-1 not in target and known != size):
         raise ValueError(
             f"`{name}`={signal_shape!r} does not divide the input of shape "
@@ -148,6 +155,13 @@ class InputModule(Module):
                 f"signal_shape={self.signal_shape!r}"
             )
         channels = self.resolved_signal_shape[0]
+        if self.dissimilarity_initializer is not None and channels is None:
+            raise ValueError(
+                "A trainable dissimilarity vector needs a known number of "
+                "channels, but the input has unknown sizes: pass "
+                "(signals, dissimilarities) instead. Received: "
+                f"input_shape={tuple(signals_shape)}"
+            )
         if self.dissimilarity_initializer is not None:
             self.dissimilarity = self.add_weight(
                 name="dissimilarity",
@@ -163,7 +177,7 @@ class InputModule(Module):
                 "dissimilarities) or set dissimilarity_initializer='zeros'. "
                 "Received: dissimilarity_initializer=None"
             )
-        else:
+        elif channels is not None and None not in dissimilarities_shape[1:]:
             size = math.prod(dissimilarities_shape[1:])
             if size != channels:
                 raise ValueError(
@@ -181,12 +195,19 @@ class InputModule(Module):
             signals, dissimilarities = inputs, None
         tables = self._tables
         batch = ops.shape(signals)[0]
-        signals = ops.reshape(signals, (batch,) + self.resolved_signal_shape)
+        channels, atom_shape = (
+            self.resolved_signal_shape[0],
+            self.resolved_signal_shape[1:],
+        )
+        signals = ops.reshape(
+            signals, (batch, -1 if channels is None else channels) + atom_shape
+        )
         signals = ops.cast(signals, self.compute_dtype)
-        channels = self.resolved_signal_shape[0]
+        if channels is None:
+            channels = ops.shape(signals)[1]
         signals = ops.broadcast_to(
             ops.expand_dims(signals, 1),
-            (batch, tables.capsule_number) + self.resolved_signal_shape,
+            (batch, tables.capsule_number, channels) + atom_shape,
         )
         if self.dissimilarity_initializer is not None:
             dissimilarities = ops.broadcast_to(

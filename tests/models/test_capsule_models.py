@@ -306,6 +306,20 @@ class LVQCapsuleNetworkTest(TestCase):
         self.assertEqual(smallnorb.count_params(), 442_383)
         self.assertEqual(count_trainable(smallnorb), 441_834)
 
+    def test_any_resolution(self):
+        # Height and width None: one model for MNIST (28 x 28) and affNIST
+        # (40 x 40) alike; the weights do not depend on the resolution.
+        model = models.LVQCapsuleNetwork(image_shape=(None, None, 1), num_classes=3)
+        small, _ = random_images(2, (16, 16, 1), 3)
+        large, _ = random_images(2, (24, 20, 1), 3, seed=1)
+        self.assertEqual(model.predict(small, verbose=0).shape, (2, 3))
+        self.assertEqual(model.predict(large, verbose=0).shape, (2, 3))
+        fixed = model.with_image_shape((16, 16, 1))
+        self.assertEqual(fixed.count_params(), model.count_params())
+        self.assertAllClose(
+            fixed.predict(small, verbose=0), model.predict(small, verbose=0), atol=1e-5
+        )
+
     def test_predict_and_transfer_to_another_resolution(self):
         model = models.LVQCapsuleNetwork(image_shape=(16, 16, 1), num_classes=3)
         images, _ = random_images(2, (16, 16, 1), 3)
@@ -362,7 +376,9 @@ class LVQCapsuleNetworkTest(TestCase):
         with self.assertRaisesRegex(ValueError, "subspace_dim"):
             models.LVQCapsuleNetwork(dissimilarity_channels=4, subspace_dim=16)
         with self.assertRaisesRegex(ValueError, "image_shape"):
-            models.LVQCapsuleNetwork(image_shape=(None, None, 1))
+            models.LVQCapsuleNetwork(image_shape=(28, 28, None))
+        with self.assertRaisesRegex(ValueError, "at least 2 x 2 pixels"):
+            models.LVQCapsuleNetwork(image_shape=(None, 1, 1))
         with self.assertRaisesRegex(ValueError, "linear_factor"):
             models.LVQCapsuleNetwork(linear_factor=1.0)
         with self.assertRaisesRegex(ValueError, "dropout_rate"):
