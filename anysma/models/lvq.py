@@ -889,6 +889,10 @@ class GTLVQ(_GLVQFamily):
         learning vector quantization", WSOM 2016.
     """
 
+    _distance_class = TangentDistance
+    # A subspace as large as the input space would contain every input.
+    _strictly_lower = True
+
     def __init__(
         self,
         input_dim,
@@ -900,9 +904,9 @@ class GTLVQ(_GLVQFamily):
         **kwargs,
     ):
         # === Layers ===
-        measuring = TangentDistance(
+        measuring = self._distance_class(
             projected_atom_shape=_check_subspace_dim(
-                subspace_dim, input_dim, strictly_lower=True
+                subspace_dim, input_dim, strictly_lower=self._strictly_lower
             ),
             matrix_scope="local",
             linear_factor=None,
@@ -935,7 +939,7 @@ class GTLVQ(_GLVQFamily):
 
 
 @anysma_export
-class RTLVQ(_GLVQFamily):
+class RTLVQ(GTLVQ):
     """Restricted tangent LVQ: every prototype is a bounded affine subspace.
 
     As `GTLVQ`, but the subspace coordinates are clipped to learned bounds,
@@ -969,54 +973,13 @@ class RTLVQ(_GLVQFamily):
         2018.
     """
 
-    def __init__(
-        self,
-        input_dim,
-        num_classes,
-        prototypes_per_class=1,
-        subspace_dim=12,
-        probability_transformation="flip",
-        dtype=None,
-        **kwargs,
-    ):
-        # === Layers ===
-        measuring = RestrictedTangentDistance(
-            projected_atom_shape=_check_subspace_dim(
-                subspace_dim, input_dim, strictly_lower=False
-            ),
-            matrix_scope="local",
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
-        )
-
-        # === Functional Model and Config ===
-        self._init_glvq_model(
-            measuring,
-            input_dim,
-            num_classes,
-            prototypes_per_class,
-            probability_transformation,
-            dtype,
-            kwargs,
-        )
-        self.subspace_dim = subspace_dim
-
-    @property
-    def subspaces(self):
-        """The orthonormal bases, `(prototypes, input_dim, subspace_dim)`."""
-        return _to_numpy(self.measuring_module.matrices)
+    _distance_class = RestrictedTangentDistance
+    _strictly_lower = False
 
     @property
     def bounds(self):
         """The bounds of the coordinates, `(prototypes, subspace_dim)`."""
         return _to_numpy(self.measuring_module.bounds)
-
-    def get_config(self):
-        config = super().get_config()
-        config["subspace_dim"] = self.subspace_dim
-        return config
 
 
 @anysma_export
