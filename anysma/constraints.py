@@ -7,11 +7,11 @@ load without `custom_objects`. The lower-case aliases of the original anysma
 others (`"NonNeg"`, `"max_norm"`, ...).
 """
 
-import inspect
-
 import keras
 from keras import ops
 
+from anysma._identifiers import public_classes
+from anysma._identifiers import resolve_identifier
 from anysma.api_export import anysma_export
 from anysma.ops import linalg
 from anysma.ops._validation import check_epsilon
@@ -154,11 +154,7 @@ ALL_OBJECTS_DICT.update(
 
 def _keras_objects():
     """Keras' public constraint classes and aliases, by name."""
-    return {
-        name: value
-        for name, value in vars(keras.constraints).items()
-        if inspect.isclass(value) and issubclass(value, keras.constraints.Constraint)
-    }
+    return public_classes(keras.constraints, keras.constraints.Constraint)
 
 
 def serialize(constraint):
@@ -213,23 +209,6 @@ def get(identifier):
     >>> get("orthogonalization")  # doctest: +ELLIPSIS
     <...Orthogonalization object at ...>
     """
-    if identifier is None:
-        return None
-    error = ValueError(
-        "Could not interpret the constraint `identifier`: expected `None`, a "
-        "constraint, a constraint name or a config dict. "
-        f"Received: identifier={identifier!r}"
+    return resolve_identifier(
+        identifier, "constraint", keras.constraints.Constraint, deserialize
     )
-    constraint = identifier
-    if isinstance(identifier, (str, dict)):
-        try:
-            constraint = deserialize(identifier)
-        except (TypeError, ValueError) as cause:
-            raise error from cause
-    if inspect.isclass(constraint) and issubclass(
-        constraint, keras.constraints.Constraint
-    ):
-        constraint = constraint()
-    if callable(constraint) and not inspect.isclass(constraint):
-        return constraint
-    raise error

@@ -8,12 +8,13 @@ resolves anysma's names and falls back to Keras for all others (`"l2"`,
 `"L1L2"`, ...).
 """
 
-import inspect
 import numbers
 
 import keras
 from keras import ops
 
+from anysma._identifiers import public_classes
+from anysma._identifiers import resolve_identifier
 from anysma.api_export import anysma_export
 from anysma.ops import linalg
 
@@ -218,11 +219,7 @@ ALL_OBJECTS_DICT.update(
 
 def _keras_objects():
     """Keras' public regularizer classes and aliases, by name."""
-    return {
-        name: value
-        for name, value in vars(keras.regularizers).items()
-        if inspect.isclass(value) and issubclass(value, keras.regularizers.Regularizer)
-    }
+    return public_classes(keras.regularizers, keras.regularizers.Regularizer)
 
 
 def serialize(regularizer):
@@ -277,23 +274,6 @@ def get(identifier):
     >>> get("max_distance").alpha
     0.0001
     """
-    if identifier is None:
-        return None
-    error = ValueError(
-        "Could not interpret the regularizer `identifier`: expected `None`, a "
-        "regularizer, a regularizer name or a config dict. "
-        f"Received: identifier={identifier!r}"
+    return resolve_identifier(
+        identifier, "regularizer", keras.regularizers.Regularizer, deserialize
     )
-    regularizer = identifier
-    if isinstance(identifier, (str, dict)):
-        try:
-            regularizer = deserialize(identifier)
-        except (TypeError, ValueError) as cause:
-            raise error from cause
-    if inspect.isclass(regularizer) and issubclass(
-        regularizer, keras.regularizers.Regularizer
-    ):
-        regularizer = regularizer()
-    if callable(regularizer) and not inspect.isclass(regularizer):
-        return regularizer
-    raise error
