@@ -1,4 +1,16 @@
-"""The `anysma` command: list and run the experiments."""
+"""The `anysma` command: list, run, test and plot the experiments; find datasets.
+
+```
+anysma list                          the experiments, their data and expected results
+anysma run NAME [flags]              train and evaluate (flags: anysma run NAME --help)
+anysma test NAME -w WEIGHTS [flags]  evaluate given weights, no plots
+anysma plot NAME -w WEIGHTS [flags]  evaluate given weights and write the plots
+anysma datasets [--data_dir DIR]     which datasets are present, and where
+```
+
+Exit codes: 0 on success, 1 when data or weights are missing, 2 for bad
+names or flags.
+"""
 
 import argparse
 import os
@@ -8,12 +20,13 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _list(_):
+def _list(args, extra):
     from anysma import experiments
 
+    print(f"{'experiment':<24}{'dataset':<32}expected result")
     for name in sorted(experiments.EXPERIMENTS):
         module = experiments.get(name)
-        print(f"{name:<24}{module.DATASET:<36}{module.EXPECTED}")
+        print(f"{name:<24}{module.DATASET:<32}{module.EXPECTED}")
     return 0
 
 
@@ -21,27 +34,66 @@ def _run(args, extra):
     from anysma import experiments
 
     module = experiments.get(args.name)
-    module.main(extra, prog=f"anysma run {args.name}")
+    argv = list(extra)
+    if args.command in ("test", "plot"):
+        argv = ["--testing", "--weights", args.weights] + argv
+        if args.command == "test":
+            argv.append("--no_plots")
+    module.main(argv, prog=f"anysma {args.command} {args.name}")
     return 0
 
 
-def main(argv=None):
+def _datasets(args, extra):
+    from anysma import datasets
+
+    print(f"{'dataset':<16}{'present':<9}location / source")
+    for entry in datasets.status(data_dir=args.data_dir):
+        where = entry["location"] if entry["present"] else f"missing; {entry['source']}"
+        print(f"{entry['name']:<16}{'yes' if entry['present'] else 'no':<9}{where}")
+    return 0
+
+
+def build_parser():
     parser = argparse.ArgumentParser(
-        prog="anysma", description="Prototype-based learning and capsule networks."
+        prog="anysma",
+        description="Prototype-based learning and capsule networks: the "
+        "experiments of the anysma paper.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list the experiments")
+    commands.add_parser("list", help="list the experiments").set_defaults(handler=_list)
     run = commands.add_parser(
         "run", help="run an experiment; flags after the name go to it"
     )
-    run.add_argument("name")
+    run.add_argument("name", help="experiment name (see `anysma list`)")
+    run.set_defaults(handler=_run)
+    for command, text in (
+        ("test", "evaluate given weights"),
+        ("plot", "evaluate given weights and write the plots"),
+    ):
+        sub = commands.add_parser(command, help=text)
+        sub.add_argument("name", help="experiment name (see `anysma list`)")
+        sub.add_argument(
+            "-w", "--weights", required=True, help="weights file or registry name"
+        )
+        sub.set_defaults(handler=_run)
+    found = commands.add_parser("datasets", help="which datasets are present, where")
+    found.add_argument("--data_dir", default=None, help="also look in this folder")
+    found.set_defaults(handler=_datasets)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line `argv` (default: `sys.argv[1:]`); return the exit code."""
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command == "list" and extra:
+    if args.handler is not _run and extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        if args.command == "list":
-            return _list(args)
-        return _run(args, extra)
+        return args.handler(args, extra)
+    except FileNotFoundError as error:
+        # Missing datasets or weights: the message says where to put what.
+        print(f"anysma: error: {error}", file=sys.stderr)
+        return 1
     except ValueError as error:
         print(f"anysma: error: {error}", file=sys.stderr)
         return 2

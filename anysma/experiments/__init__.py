@@ -10,7 +10,17 @@ import importlib
 
 #: Experiment name -> module path.
 EXPERIMENTS = {
-    "gmlvq_tecator": "anysma.experiments.gmlvq_tecator",
+    name: f"anysma.experiments.{name}"
+    for name in (
+        "capsnet",
+        "capsnet_lvq",
+        "gmlvq_tecator",
+        "lvq_mnist",
+        "rtlvq_mnist",
+        "lvq_caps_mnist",
+        "lvq_caps_cifar10",
+        "lvq_caps_smallnorb48",
+    )
 }
 
 

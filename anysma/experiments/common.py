@@ -1,11 +1,148 @@
-"""Shared plumbing of the experiments: output folder, logs, summaries."""
+"""Shared plumbing of the experiments: flags, output folder, logs, summaries.
 
+Every experiment module defines `NAME`, `DATASET`, `EXPECTED`,
+`build_parser(prog)` and `run(args)`; `main(module, argv, prog)` below is
+their common entry point.
+"""
+
+import argparse
 import importlib.util
 import json
 import os
 import tempfile
+import time
 
 import keras
+import numpy as np
+
+#: Subfolder of the output folder where `BackupAndRestore` keeps its state.
+BACKUP_FOLDER = "backup"
+
+
+def build_parser(
+    name,
+    description,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    lam_recon=None,
+    routings=None,
+    digit=False,
+    pre_training=False,
+    setting=None,
+    weights_names=(),
+):
+    """The original's command-line flags, plus anysma's own.
+
+    The original flags (`--epochs --batch_size --lr --lam_recon
+    -r/--routings --debug --save_dir -t/--testing -w/--weights --digit
+    -p/--pre_training -s/--setting`) appear where the 2018 script had them,
+    with its defaults. anysma adds `--data_dir`, `--seed`, `--max_samples`,
+    `--verbose` and `--no_plots`.
+
+    Args:
+        name: The experiment name (the program name by default).
+        description: The `--help` text.
+        epochs, batch_size, lr: The defaults of these flags.
+        lam_recon: Default of `--lam_recon` (the decoder loss weight), or
+            `None` when the experiment has no decoder.
+        routings: Default of `-r/--routings`, or `None` when not used.
+        digit: Whether to add `--digit` (the class of the latent plot).
+        pre_training: Whether to add `-p/--pre_training`.
+        setting: The choices of `-s/--setting` (first is the default), or
+            `None`.
+        weights_names: Names the original accepted for `-w` (registry
+            names of `anysma.weights`).
+
+    Returns:
+        An `argparse.ArgumentParser`.
+    """
+    parser = argparse.ArgumentParser(
+        prog=name,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch_size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr, help="Adam learning rate")
+    if lam_recon is not None:
+        parser.add_argument(
+            "--lam_recon",
+            type=float,
+            default=lam_recon,
+            help="weight of the reconstruction loss",
+        )
+    if routings is not None:
+        parser.add_argument(
+            "-r", "--routings", type=int, default=routings, help="routing iterations"
+        )
+    if digit:
+        parser.add_argument(
+            "--digit", type=int, default=5, help="class of the latent manipulation"
+        )
+    if pre_training:
+        parser.add_argument(
+            "-p",
+            "--pre_training",
+            action="store_true",
+            help="initialize the prototypes by k-means before training",
+        )
+    if setting is not None:
+        parser.add_argument(
+            "-s", "--setting", choices=tuple(setting), default=setting[0]
+        )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="write weight histograms to the TensorBoard logs",
+    )
+    parser.add_argument("--save_dir", default="./output", help="output folder")
+    parser.add_argument(
+        "-t",
+        "--testing",
+        action="store_true",
+        help="do not train: evaluate the given weights and plot",
+    )
+    names = f" or one of {', '.join(weights_names)}" if weights_names else ""
+    parser.add_argument(
+        "-w",
+        "--weights",
+        default=None,
+        help=f"a .weights.h5 file{names} (a name of the anysma weights registry)",
+    )
+    parser.add_argument(
+        "--data_dir",
+        default=None,
+        help="folder with the dataset files (default: $ANYSMA_DATA_DIR, then the cache)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--max_samples",
+        type=int,
+        default=None,
+        help="use at most this many samples of each split (quick runs)",
+    )
+    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument("--no_plots", action="store_true", help="skip the plots")
+    return parser
+
+
+def main(module, argv=None, prog=None):
+    """Parse `argv` with the experiment's flags, run it and print a summary."""
+    args = module.build_parser(prog or module.NAME).parse_args(argv)
+    if args.testing and not args.weights:
+        module.build_parser(prog or module.NAME).error(
+            "-t/--testing needs -w/--weights"
+        )
+    summary = module.run(args)
+    metrics = ", ".join(
+        f"{key.replace('_', ' ')} {value:.4f}"
+        for key, value in summary.items()
+        if key.endswith("accuracy") and isinstance(value, float)
+    )
+    print(f"{module.NAME}: {metrics} ({summary['seconds']} s on {summary['backend']})")
+    return summary
 
 
 def output_directory(save_dir, name):
@@ -30,10 +167,16 @@ def write_json_atomically(path, data):
         raise
 
 
-def training_callbacks(directory, monitor="val_accuracy"):
-    """CSV log, the best checkpoint and (when installed) TensorBoard logs."""
+def training_callbacks(directory, monitor="val_accuracy", debug=False):
+    """CSV log, best checkpoint, backup for resuming, TensorBoard when installed.
+
+    `BackupAndRestore` saves the model and optimizer state after every
+    epoch, so an interrupted run restarted with the same flags resumes at
+    the next epoch; the backup is deleted when training finishes.
+    """
     callbacks = [
-        keras.callbacks.CSVLogger(os.path.join(directory, "log.csv")),
+        keras.callbacks.BackupAndRestore(os.path.join(directory, BACKUP_FOLDER)),
+        keras.callbacks.CSVLogger(os.path.join(directory, "log.csv"), append=True),
         keras.callbacks.ModelCheckpoint(
             os.path.join(directory, "best.weights.h5"),
             monitor=monitor,
@@ -44,6 +187,168 @@ def training_callbacks(directory, monitor="val_accuracy"):
     # Keras writes TensorBoard summaries through TensorFlow and TensorBoard.
     if all(importlib.util.find_spec(name) for name in ("tensorflow", "tensorboard")):
         callbacks.append(
-            keras.callbacks.TensorBoard(log_dir=os.path.join(directory, "tensorboard"))
+            keras.callbacks.TensorBoard(
+                log_dir=os.path.join(directory, "tensorboard"),
+                histogram_freq=1 if debug else 0,
+            )
         )
     return callbacks
+
+
+def start(args, name):
+    """Seed everything and return `(output folder, start time)`."""
+    keras.utils.set_random_seed(args.seed)
+    if not args.testing:
+        _start_log(output_directory(args.save_dir, name))
+    return output_directory(args.save_dir, name), time.perf_counter()
+
+
+def _start_log(directory):
+    """Begin a fresh CSV log unless an interrupted run is being resumed."""
+    log = os.path.join(directory, "log.csv")
+    if os.path.exists(log) and not os.path.isdir(
+        os.path.join(directory, BACKUP_FOLDER)
+    ):
+        os.remove(log)
+
+
+def subset(arrays, max_samples, seed=0):
+    """The first-in-random-order `max_samples` rows of aligned arrays.
+
+    Args:
+        arrays: A tuple of arrays with the same number of rows.
+        max_samples: How many rows to keep, or `None` for all.
+        seed: Seed of the random choice.
+
+    Returns:
+        A tuple of arrays (the input itself when nothing is dropped).
+    """
+    count = len(arrays[0])
+    if max_samples is None or max_samples >= count:
+        return tuple(arrays)
+    if max_samples < 1:
+        raise ValueError(f"`max_samples` must be >= 1. Received: {max_samples}")
+    rows = np.sort(
+        np.random.default_rng(seed).choice(count, max_samples, replace=False)
+    )
+    return tuple(array[rows] for array in arrays)
+
+
+def load_weights(model, weights):
+    """Load `weights` (a file or a registry name) into a built model.
+
+    Returns:
+        The local path of the weights file.
+    """
+    from anysma import weights as registry
+
+    path = registry.get_weights(weights)
+    if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
+        # Weight files written after training also hold the optimizer state.
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    return path
+
+
+def save_final_weights(model, directory):
+    """Save the trained weights (not the optimizer) as `final.weights.h5`."""
+    path = os.path.join(directory, "final.weights.h5")
+    temporary = os.path.join(directory, ".final.tmp.weights.h5")
+    try:
+        model.save_weights(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def finish(directory, name, args, started, metrics, plots=()):
+    """Write `summary.json` (and the training curves) and return the summary.
+
+    Args:
+        directory: The output folder.
+        name: The experiment name.
+        args: The parsed flags.
+        started: The `time.perf_counter()` of the start.
+        metrics: Dict of final metrics (floats).
+        plots: Names of the PNG files the run wrote.
+    """
+    plots = list(plots)
+    log = os.path.join(directory, "log.csv")
+    if not args.testing and not args.no_plots and os.path.exists(log):
+        visualization = optional_visualization()
+        if visualization is not None:
+            visualization.plot_training_curves(
+                log, path=os.path.join(directory, "training_curves.png")
+            )
+            plots.append("training_curves.png")
+    summary = {
+        "experiment": name,
+        "backend": keras.backend.backend(),
+        "epochs": 0 if args.testing else args.epochs,
+        "max_samples": args.max_samples,
+        "seconds": round(time.perf_counter() - started, 2),
+        "plots": sorted(plots),
+        **{key: _plain(value) for key, value in metrics.items()},
+    }
+    write_json_atomically(os.path.join(directory, "summary.json"), summary)
+    return summary
+
+
+def _plain(value):
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def optional_visualization():
+    """`anysma.visualization`, or `None` (with a note) without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print('Plots skipped: matplotlib is missing (pip install "anysma[examples]").')
+        return None
+    from anysma import visualization
+
+    return visualization
+
+
+def evaluate(model, x, y, batch_size, prefix):
+    """`model.evaluate` as a dict with keys prefixed by `prefix`."""
+    results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    return {f"{prefix}_{key}": float(value) for key, value in results.items()}
+
+
+def load_image_data(module, args, channels_last=True):
+    """Load `(x_train, y_train), (x_test, y_test)` scaled to [0, 1].
+
+    Args:
+        module: A dataset module of `anysma.datasets` with `load_data`.
+        args: The parsed flags (`data_dir`, `max_samples`, `seed`).
+        channels_last: Add a channel axis to grey-scale images.
+
+    Returns:
+        float32 images `(samples, height, width, channels)` and int64
+        labels `(samples,)`, each split cut to `--max_samples`.
+    """
+    (x_train, y_train), (x_test, y_test) = module.load_data(data_dir=args.data_dir)
+    x_train, y_train = subset((x_train, y_train), args.max_samples, args.seed)
+    x_test, y_test = subset((x_test, y_test), args.max_samples, args.seed)
+    return (
+        (_scale(x_train, channels_last), _labels(y_train)),
+        (_scale(x_test, channels_last), _labels(y_test)),
+    )
+
+
+def _scale(images, channels_last):
+    images = np.asarray(images, dtype="float32") / 255.0
+    if channels_last and images.ndim == 3:
+        images = images[..., None]
+    return images
+
+
+def _labels(labels):
+    return np.asarray(labels).reshape(-1).astype("int64")

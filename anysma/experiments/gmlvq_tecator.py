@@ -13,32 +13,22 @@ standardized with the training set's statistics. On raw absorbances the
 same model stays near the majority-class rate within 100 epochs.
 """
 
-import argparse
 import os
-import time
+import sys
 
 import keras
 import numpy as np
 
+from anysma.experiments import common
+
 NAME = "gmlvq_tecator"
 DATASET = "tecator (shipped with anysma)"
-EXPECTED = "about 97% test accuracy"
+EXPECTED = "about 97% test accuracy (original, on its training set)"
 
 
 def build_parser(prog=NAME):
     """The command-line flags (`--help` lists them)."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--save_dir", default="./output")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "-t", "--testing", action="store_true", help="only evaluate given weights"
-    )
-    parser.add_argument("-w", "--weights", default=None, help="a .weights.h5 file")
-    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
-    return parser
+    return common.build_parser(prog, __doc__, epochs=60, batch_size=8, lr=1e-3)
 
 
 def standard_normal_variate(spectra):
@@ -54,13 +44,13 @@ def preprocess(x_train, x_test):
     return (x_train - mean) / scale, (x_test - mean) / scale
 
 
-def build_model():
+def build_model(lr):
     from anysma import losses
     from anysma.models import GMLVQ
 
     model = GMLVQ(input_dim=100, num_classes=2, name="gmlvq")
     model.compile(
-        optimizer=keras.optimizers.Adam(),
+        optimizer=keras.optimizers.Adam(lr),
         loss=losses.GlvqLoss(),
         metrics=["accuracy"],
     )
@@ -70,77 +60,51 @@ def build_model():
 def run(args):
     """Train and evaluate; return the final metrics as a dict."""
     from anysma.datasets import tecator
-    from anysma.experiments import common
 
-    keras.utils.set_random_seed(args.seed)
-    directory = common.output_directory(args.save_dir, NAME)
+    directory, started = common.start(args, NAME)
     (x_train, y_train), (x_test, y_test) = tecator.load_data()
     x_train, x_test = preprocess(x_train, x_test)
+    x_train, y_train = common.subset((x_train, y_train), args.max_samples, args.seed)
     y_train_onehot = keras.utils.to_categorical(y_train, 2)
     y_test_onehot = keras.utils.to_categorical(y_test, 2)
 
-    model = build_model()
-    model.optimizer.learning_rate = args.lr
-    started = time.perf_counter()
+    model = build_model(args.lr)
     if args.weights:
-        # Weight files written after training also hold the optimizer state.
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(args.weights)
+        common.load_weights(model, args.weights)
     if not args.testing:
-        model.pre_training(x_train, y_train, random_state=args.seed, n_init=10)
+        if not args.weights:
+            model.pre_training(x_train, y_train, random_state=args.seed, n_init=10)
         model.fit(
             x_train,
             y_train_onehot,
             batch_size=args.batch_size,
             epochs=args.epochs,
             validation_data=(x_test, y_test_onehot),
-            callbacks=common.training_callbacks(directory),
+            callbacks=common.training_callbacks(directory, debug=args.debug),
             verbose=args.verbose,
         )
-        model.save_weights(os.path.join(directory, "final.weights.h5"))
-    train_loss, train_accuracy = model.evaluate(x_train, y_train_onehot, verbose=0)
-    test_loss, test_accuracy = model.evaluate(x_test, y_test_onehot, verbose=0)
-    relevances = np.diag(model.relevance_matrix)
-    summary = {
-        "experiment": NAME,
-        "backend": keras.backend.backend(),
-        "epochs": 0 if args.testing else args.epochs,
-        "train_accuracy": float(train_accuracy),
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "seconds": round(time.perf_counter() - started, 2),
-        "most_relevant_channels": np.argsort(relevances)[::-1][:5].tolist(),
+        common.save_final_weights(model, directory)
+    metrics = {
+        **common.evaluate(model, x_train, y_train_onehot, 64, "train"),
+        **common.evaluate(model, x_test, y_test_onehot, 64, "test"),
     }
-    common.write_json_atomically(os.path.join(directory, "summary.json"), summary)
-    _plot_relevance_matrix(model.relevance_matrix, directory)
-    return summary
-
-
-def _plot_relevance_matrix(relevance_matrix, directory):
-    """Save the Lambda matrix (the original's CCM_Tecator.png) if possible."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    figure, axis = plt.subplots(figsize=(5, 4))
-    image = axis.imshow(relevance_matrix, cmap="RdBu_r")
-    axis.set_title("Classification correlation matrix $\\Lambda$")
-    axis.set_xlabel("channel")
-    axis.set_ylabel("channel")
-    figure.colorbar(image)
-    figure.tight_layout()
-    figure.savefig(os.path.join(directory, "CCM_Tecator.png"), dpi=100)
-    plt.close(figure)
+    relevances = np.diag(model.relevance_matrix)
+    metrics["most_relevant_channels"] = np.argsort(relevances)[::-1][:5].tolist()
+    plots = []
+    if not args.no_plots:
+        visualization = common.optional_visualization()
+        if visualization is not None:
+            visualization.plot_relevance_matrix(
+                model, path=os.path.join(directory, "CCM_Tecator.png")
+            )
+            visualization.plot_prototypes(
+                model,
+                labels=["fat <= 20 %", "fat > 20 %"],
+                path=os.path.join(directory, "prototype_spectra.png"),
+            )
+            plots += ["CCM_Tecator.png", "prototype_spectra.png"]
+    return common.finish(directory, NAME, args, started, metrics, plots)
 
 
 def main(argv=None, prog=NAME):
-    summary = run(build_parser(prog).parse_args(argv))
-    print(
-        f"{NAME}: train accuracy {summary['train_accuracy']:.4f}, "
-        f"test accuracy {summary['test_accuracy']:.4f} "
-        f"({summary['seconds']} s on {summary['backend']})"
-    )
-    return summary
+    return common.main(sys.modules[__name__], argv, prog)

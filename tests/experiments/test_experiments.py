@@ -1,0 +1,139 @@
+"""Every experiment end to end in smoke mode: train, save, test, plot.
+
+MNIST and Fashion-MNIST are the real offline copies in `../shared/data`
+(skipped when absent); affNIST, CIFAR-10 and smallNORB are small synthetic
+files written in their real formats. Training is cut to a few steps with
+`keras.config.set_max_steps_per_epoch`, the data with `--max_samples`.
+"""
+
+import json
+import os
+import shutil
+
+import keras
+import pytest
+
+from anysma import experiments
+from anysma.testing import TestCase
+from anysma.testing import datasets as synthetic
+from anysma.testing.images import check_nontrivial_png
+
+SHARED_DATA = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+)
+
+#: Experiment -> extra flags of the smoke run.
+SMOKE_FLAGS = {
+    "capsnet": ["--batch_size", "8", "--routings", "2"],
+    "capsnet_lvq": ["--batch_size", "8", "-p"],
+    "gmlvq_tecator": ["--batch_size", "8"],
+    "lvq_mnist": ["--batch_size", "16"],
+    "rtlvq_mnist": ["--batch_size", "16"],
+    "lvq_caps_mnist": ["--batch_size", "8"],
+    "lvq_caps_cifar10": ["--batch_size", "8"],
+    "lvq_caps_smallnorb48": ["--batch_size", "8", "--setting", "azimuth"],
+}
+NEEDS_MNIST = {"capsnet", "capsnet_lvq", "lvq_mnist", "rtlvq_mnist", "lvq_caps_mnist"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A data folder with real MNIST (linked) and synthetic affNIST/CIFAR/NORB."""
+    folder = tmp_path_factory.mktemp("data")
+    mnist = os.path.join(SHARED_DATA, "mnist.npz")
+    if os.path.isfile(mnist):
+        os.makedirs(folder / "mnist")
+        os.symlink(mnist, folder / "mnist" / "mnist.npz")
+    synthetic.write_affnist(str(folder), num_test=24)
+    synthetic.write_cifar10(str(folder), num_train=40, num_test=24)
+    synthetic.write_smallnorb(str(folder), num_train=60, num_test=60)
+    return str(folder)
+
+
+@pytest.fixture
+def two_steps():
+    keras.config.set_max_steps_per_epoch(2)
+    yield
+    keras.config.set_max_steps_per_epoch(None)
+
+
+@pytest.mark.requires_trainable_backend
+@pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
+def test_smoke_run_then_test_mode(name, data_dir, tmp_path, two_steps):
+    if name in NEEDS_MNIST and not os.path.isfile(
+        os.path.join(SHARED_DATA, "mnist.npz")
+    ):
+        pytest.skip("the offline MNIST copy is not in ../shared/data")
+    module = experiments.get(name)
+    common = ["--save_dir", str(tmp_path), "--verbose", "0", "--data_dir", data_dir]
+    common += ["--max_samples", "24"] + SMOKE_FLAGS[name]
+    trained = module.main(["--epochs", "1", "--no_plots"] + common)
+    folders = [entry for entry in os.listdir(tmp_path)]
+    assert len(folders) == 1
+    folder = tmp_path / folders[0]
+    with open(folder / "summary.json") as stream:
+        assert json.load(stream) == trained
+    for file_name in ("log.csv", "final.weights.h5"):
+        assert (folder / file_name).is_file(), file_name
+    assert not (folder / "backup").exists()  # deleted after training
+    assert trained["epochs"] == 1 and trained["plots"] == []
+    accuracies = {k: v for k, v in trained.items() if k.endswith("accuracy")}
+    assert accuracies and all(0.0 <= v <= 1.0 for v in accuracies.values())
+
+    weights = str(folder / "weights-under-test.weights.h5")
+    shutil.copy(folder / "final.weights.h5", weights)
+    tested = module.main(["-t", "-w", weights] + common)
+    assert tested["epochs"] == 0
+    for key, value in accuracies.items():
+        # Same weights, same data: the evaluation must repeat exactly
+        # (the gmlvq train split is augmentation-free as well).
+        assert tested[key] == pytest.approx(value, abs=1e-6), key
+    assert tested["plots"], "test mode wrote no plots"
+    for plot in tested["plots"]:
+        check_nontrivial_png(str(folder / plot))
+
+
+class ResumeTest(TestCase):
+    """An interrupted run restarted with the same flags loses no epoch."""
+
+    @pytest.mark.requires_trainable_backend
+    def test_backup_and_restore_resumes_at_the_next_epoch(self):
+        import tempfile
+
+        from anysma.experiments import gmlvq_tecator
+
+        class Interrupt(keras.callbacks.Callback):
+            """Stop after the second epoch, as a killed process would."""
+
+            def __init__(self, callbacks):
+                super().__init__()
+                self.callbacks = callbacks
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:
+                    for callback in self.callbacks:
+                        if isinstance(callback, keras.callbacks.CSVLogger):
+                            callback.csv_file.close()  # the OS would close it
+                    raise KeyboardInterrupt
+
+        def with_interrupt(*args, **kwargs):
+            callbacks = original(*args, **kwargs)
+            return callbacks + [Interrupt(callbacks)]
+
+        flags = ["--epochs", "4", "--verbose", "0", "--no_plots"]
+        original = gmlvq_tecator.common.training_callbacks
+        with tempfile.TemporaryDirectory() as directory:
+            flags += ["--save_dir", directory]
+            try:
+                gmlvq_tecator.common.training_callbacks = with_interrupt
+                with self.assertRaises(KeyboardInterrupt):
+                    gmlvq_tecator.main(flags)
+            finally:
+                gmlvq_tecator.common.training_callbacks = original
+            folder = os.path.join(directory, "gmlvq_tecator")
+            self.assertTrue(os.path.isdir(os.path.join(folder, "backup")))
+            gmlvq_tecator.main(flags)
+            with open(os.path.join(folder, "log.csv")) as stream:
+                epochs = [line.split(",")[0] for line in stream.read().split()[1:]]
+            self.assertEqual(epochs, ["0", "1", "2", "3"])
+            self.assertFalse(os.path.exists(os.path.join(folder, "backup")))
