@@ -33,6 +33,11 @@ def _list(args, extra):
 def _run(args, extra):
     from anysma import experiments
 
+    if args.name is None:
+        if {"-h", "--help"} & set(extra):
+            args.subparser.print_help()
+            return 0
+        args.subparser.error("the experiment name is required (see `anysma list`)")
     module = experiments.get(args.name)
     argv = list(extra)
     if args.command in ("test", "plot"):
@@ -61,21 +66,19 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the experiments").set_defaults(handler=_list)
-    run = commands.add_parser(
-        "run", help="run an experiment; flags after the name go to it"
-    )
-    run.add_argument("name", help="experiment name (see `anysma list`)")
-    run.set_defaults(handler=_run)
     for command, text in (
+        ("run", "run an experiment; flags after the name go to it"),
         ("test", "evaluate given weights"),
         ("plot", "evaluate given weights and write the plots"),
     ):
-        sub = commands.add_parser(command, help=text)
-        sub.add_argument("name", help="experiment name (see `anysma list`)")
-        sub.add_argument(
-            "-w", "--weights", required=True, help="weights file or registry name"
-        )
-        sub.set_defaults(handler=_run)
+        # `-h` after the name shows the experiment's own flags.
+        sub = commands.add_parser(command, help=text, add_help=False)
+        sub.add_argument("name", nargs="?", help="experiment name (see `anysma list`)")
+        if command != "run":
+            sub.add_argument(
+                "-w", "--weights", required=True, help="weights file or registry name"
+            )
+        sub.set_defaults(handler=_run, subparser=sub)
     found = commands.add_parser("datasets", help="which datasets are present, where")
     found.add_argument("--data_dir", default=None, help="also look in this folder")
     found.set_defaults(handler=_datasets)

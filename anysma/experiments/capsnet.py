@@ -116,11 +116,11 @@ def run_capsnet_experiment(args, name, model, pre_train=None):
     outputs = model.predict(
         {"images": x_test, "labels": None}, batch_size=args.batch_size, verbose=0
     )
-    test_accuracy = float(np.mean(outputs["probabilities"].argmax(-1) == y_test))
+    reconstructions = outputs["reconstruction"]
     metrics = {
-        "test_accuracy": test_accuracy,
+        "test_accuracy": common.accuracy(outputs["probabilities"], y_test),
         "test_reconstruction_mse": float(
-            np.mean((outputs["reconstruction"] - x_test) ** 2)
+            np.mean((reconstructions - x_test[: len(reconstructions)]) ** 2)
         ),
     }
     plots = []
@@ -128,9 +128,9 @@ def run_capsnet_experiment(args, name, model, pre_train=None):
         visualization = common.optional_visualization()
         if visualization is not None:
             visualization.plot_reconstructions(
-                x_test,
-                outputs["reconstruction"],
-                labels=y_test,
+                x_test[: len(reconstructions)],
+                reconstructions,
+                labels=y_test[: len(reconstructions)],
                 path=os.path.join(directory, "reconstructions.png"),
             )
             digit_rows = np.flatnonzero(y_test == args.digit)

@@ -180,6 +180,7 @@ def training_callbacks(directory, monitor="val_accuracy", debug=False):
         keras.callbacks.ModelCheckpoint(
             os.path.join(directory, "best.weights.h5"),
             monitor=monitor,
+            mode="max" if monitor.endswith("accuracy") else "min",
             save_best_only=True,
             save_weights_only=True,
         ),
@@ -352,3 +353,19 @@ def _scale(images, channels_last):
 
 def _labels(labels):
     return np.asarray(labels).reshape(-1).astype("int64")
+
+
+def predict(model, inputs, batch_size):
+    """`model.predict` without the progress bar."""
+    return model.predict(inputs, batch_size=batch_size, verbose=0)
+
+
+def accuracy(probabilities, labels):
+    """Accuracy of the argmax of `probabilities` against integer `labels`.
+
+    Under `keras.config.set_max_steps_per_epoch` (or the environment
+    variable `KERAS_MAX_STEPS_PER_EPOCH`), `predict` returns only the first
+    batches; they are compared with the first labels.
+    """
+    predicted = np.argmax(probabilities, axis=-1)
+    return float(np.mean(predicted == np.asarray(labels)[: len(predicted)]))

@@ -90,14 +90,14 @@ def fit_and_evaluate(args, name, model, train, validation, augment, tests=()):
 
 def accuracy(model, images, labels, args):
     """Accuracy of the argmax of `model`'s probabilities."""
-    probabilities = model.predict(images, batch_size=args.batch_size, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+    probabilities = common.predict(model, images, args.batch_size)
+    return common.accuracy(probabilities, labels)
 
 
 def caps3_input_dissimilarities(network, images, batch_size):
     """The 16 dissimilarities Caps2 passes to Caps3, `(samples, 16)`."""
     model = keras.Model(network.input, network.get_layer("caps2_routing").output[1])
-    return model.predict(images, batch_size=batch_size, verbose=0)
+    return common.predict(model, images, batch_size)
 
 
 def analysis_plots(args, directory, network, spectral, heatmap, class_names=None):
@@ -122,9 +122,10 @@ def analysis_plots(args, directory, network, spectral, heatmap, class_names=None
         return [], None
     images, labels = spectral
     images, labels = images[:SPECTRAL_LINE_SAMPLES], labels[:SPECTRAL_LINE_SAMPLES]
+    dissimilarities = caps3_input_dissimilarities(network, images, args.batch_size)
     visualization.plot_spectral_lines(
-        caps3_input_dissimilarities(network, images, args.batch_size),
-        labels,
+        dissimilarities,
+        labels[: len(dissimilarities)],
         class_names=class_names,
         path=os.path.join(directory, "spectral_lines.png"),
     )

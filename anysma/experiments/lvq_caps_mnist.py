@@ -169,10 +169,11 @@ def _decoder_plots(args, directory, visualization, models, images, labels):
         batch_size=args.batch_size,
         verbose=0,
     )["reconstruction"]
+    count = len(reconstructions)
     visualization.plot_reconstructions(
-        images,
+        images[:count],
         reconstructions,
-        labels=labels,
+        labels=labels[:count],
         path=os.path.join(directory, "reconstructions.png"),
     )
     visualization.plot_random_walk_caps3(

@@ -58,6 +58,8 @@ def two_steps():
 
 
 @pytest.mark.requires_trainable_backend
+# Keras warns that it cuts the epochs short; that is the point here.
+@pytest.mark.filterwarnings("ignore:Limiting steps_per_epoch")
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
 def test_smoke_run_then_test_mode(name, data_dir, tmp_path, two_steps):
     if name in NEEDS_MNIST and not os.path.isfile(
