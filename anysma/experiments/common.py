@@ -114,7 +114,7 @@ def build_parser(
     parser.add_argument(
         "--data_dir",
         default=None,
-        help="folder with the dataset files (default: $ANYSMA_DATA_DIR, then the cache)",
+        help="folder with the dataset files (default: $ANYSMA_DATA_DIR, the cache)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument(
