@@ -32,6 +32,7 @@ from keras import ops
 
 from anysma.api_export import anysma_export
 from anysma.capsule import Capsule
+from anysma.layers.strided_conv import Conv2D
 from anysma.modules import Classification
 from anysma.modules import DynamicRouting
 from anysma.modules import GibbsRouting
@@ -197,7 +198,9 @@ def _feature_layers(images, conv_filters, conv_kernel_size, primary_filters, dty
         dtype=dtype,
         name="conv1",
     )(images)
-    primary = keras.layers.Conv2D(
+    # Keras' Conv2D with the same weights, whose stride-2 convolution trains
+    # several times faster on the JAX backend (space-to-depth).
+    primary = Conv2D(
         primary_filters,
         conv_kernel_size,
         strides=2,
@@ -273,9 +276,11 @@ class CapsNet(_CapsNetBase):
 
     `conv1` (ReLU) -> PrimaryCaps (a convolution with stride 2 reshaped to
     `primary_capsule_dim`-vectors and squashed; an `anysma.Capsule`
-    container) -> DigitCaps (a capsule with one prototype per class:
-    `InputModule`, `LinearTransformation` to `digit_capsule_dim` with one
-    matrix per input and output capsule, `DynamicRouting`), whose lengths
+    container; the convolution is an `anysma.layers.Conv2D`, which trains
+    about ten times faster on the JAX backend) -> DigitCaps (a capsule with
+    one prototype per class: `InputModule`, `LinearTransformation` to
+    `digit_capsule_dim` with one matrix per input and output capsule,
+    `DynamicRouting`), whose lengths
     are the class probabilities. A decoder reconstructs the image from the
     masked digit capsules (see the module docstring for inputs, outputs and
     compiling). The defaults are the paper's MNIST network: 8,215,568
@@ -353,6 +358,7 @@ class CapsNet(_CapsNetBase):
                     signal_shape=None,
                     dissimilarity_initializer="zeros",
                     trainable=False,
+                    sparse_signal=True,
                     dtype=dtype,
                     name="digit_capsules_input",
                 ),
@@ -497,6 +503,7 @@ class CapsNetLVQ(_CapsNetBase):
                 InputModule(
                     signal_shape=primary_capsule_dim,
                     dissimilarity_initializer="zeros",
+                    sparse_signal=True,
                     dtype=dtype,
                     name="digit_capsules_input",
                 ),

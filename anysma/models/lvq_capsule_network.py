@@ -117,6 +117,11 @@ class LVQCapsuleNetwork(keras.Model):
       routed dissimilarities), and `Classification("neg_softmax")` (layer
       `"lvq_caps"`).
 
+    Every capsule layer passes its input once to all capsules
+    (`InputModule(sparse_signal=True)`) and measures it in GEMM form, so no
+    `(batch, capsules, positions, dim)` copy is made: this keeps the memory of
+    large images (96 x 96 smallNORB) in bounds.
+
     The output is the class probabilities `(batch, num_classes)`; the paper
     trains them with `anysma.losses.GeneralizedKullbackLeiblerDivergence()`
     and Adam. The routing inverse temperatures are fixed to one (Eq. (3) of
@@ -268,7 +273,10 @@ class LVQCapsuleNetwork(keras.Model):
         caps1.add(
             [
                 InputModule(
-                    signal_shape=(-1, signal_dim), dtype=dtype, name="caps1_input"
+                    signal_shape=(-1, signal_dim),
+                    sparse_signal=True,
+                    dtype=dtype,
+                    name="caps1_input",
                 ),
                 tangent("caps1_tangent_distance"),
                 GibbsRouting(
@@ -305,6 +313,7 @@ class LVQCapsuleNetwork(keras.Model):
                 ),
                 InputModule(
                     signal_shape=(_CAPS1_GRID[0] * _CAPS1_GRID[1], 64),
+                    sparse_signal=True,
                     dtype=dtype,
                     name="caps2_input",
                 ),
@@ -331,7 +340,12 @@ class LVQCapsuleNetwork(keras.Model):
                     dtype=dtype,
                     name="caps3_conv",
                 ),
-                InputModule(signal_shape=128, dtype=dtype, name="caps3_input"),
+                InputModule(
+                    signal_shape=128,
+                    sparse_signal=True,
+                    dtype=dtype,
+                    name="caps3_input",
+                ),
                 tangent("caps3_restricted_tangent_distance", restricted=True),
                 GibbsRouting(
                     norm_axis="channels",

@@ -81,6 +81,19 @@ class InputModule(Module):
     input is tiled once per capsule) and dissimilarities
     `(batch, prototypes, channels)`.
 
+    With `sparse_signal=True` the signals are not tiled: they are passed
+    once, `(batch, 1, channels, *atom)`, since every capsule sees the same
+    input. The modules that follow broadcast them: measuring modules compare
+    them with all prototypes (in GEMM form for the Euclidean, Omega and
+    tangent distances), the routing modules contract them, transformations
+    with one weight per capsule (`scope="local"` or `"capsule_wise"`) map
+    them to per-capsule signals. The results are the same as with tiled
+    signals, but no `(batch, capsules, channels, *atom)` copy is made, which
+    is what makes large inputs fit (the later original's `sparse_signal`,
+    e.g. LVQ-capsules on 96 x 96 smallNORB images). Plain Keras layers
+    added after the `InputModule` see the `(batch, 1, channels, *atom)`
+    signals.
+
     Args:
         signal_shape: Reshape of the signals without the batch axis: `None`
             (keep), an int `d` (short for `(-1, d)`: channels of d-vectors) or
@@ -92,6 +105,8 @@ class InputModule(Module):
             `(signals, dissimilarities)`.
         dissimilarity_regularizer: Regularizer of that vector.
         dissimilarity_constraint: Constraint of that vector (`"NonNeg"`).
+        sparse_signal: Pass the signals once, `(batch, 1, channels, *atom)`,
+            instead of tiling them over the capsules (see above).
         prototype_distribution: Set by the capsule.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
@@ -100,7 +115,19 @@ class InputModule(Module):
         `(batch, ...)` with `channels` values per sample.
 
     Output shape:
-        `((batch, capsules, channels, *atom), (batch, prototypes, channels))`.
+        `((batch, capsules, channels, *atom), (batch, prototypes, channels))`;
+        with `sparse_signal=True` the signals are `(batch, 1, channels,
+        *atom)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> module = InputModule(
+    ...     signal_shape=(-1, 8), dissimilarity_initializer="zeros",
+    ...     sparse_signal=True, prototype_distribution=(2, 10))
+    >>> signals, dissimilarities = module(np.zeros((4, 6, 8), dtype="float32"))
+    >>> tuple(signals.shape), tuple(dissimilarities.shape)
+    ((4, 1, 6, 8), (4, 20, 6))
     """
 
     requires_prototype_distribution = True
@@ -111,6 +138,7 @@ class InputModule(Module):
         dissimilarity_initializer=None,
         dissimilarity_regularizer=None,
         dissimilarity_constraint="NonNeg",
+        sparse_signal=False,
         prototype_distribution=None,
         **kwargs,
     ):
@@ -137,6 +165,12 @@ class InputModule(Module):
             dissimilarity_regularizer
         )
         self.dissimilarity_constraint = constraints.get(dissimilarity_constraint)
+        if not isinstance(sparse_signal, bool):
+            raise TypeError(
+                "`sparse_signal` must be True or False. "
+                f"Received: sparse_signal={sparse_signal!r}"
+            )
+        self.sparse_signal = sparse_signal
 
     def build(self, input_shape):
         tables = self.prototype_tables
@@ -205,10 +239,11 @@ class InputModule(Module):
         signals = ops.cast(signals, self.compute_dtype)
         if channels is None:
             channels = ops.shape(signals)[1]
-        signals = ops.broadcast_to(
-            ops.expand_dims(signals, 1),
-            (batch, tables.capsule_number, channels) + atom_shape,
-        )
+        signals = ops.expand_dims(signals, 1)
+        if not self.sparse_signal:
+            signals = ops.broadcast_to(
+                signals, (batch, tables.capsule_number, channels) + atom_shape
+            )
         if self.dissimilarity_initializer is not None:
             dissimilarities = ops.broadcast_to(
                 ops.cast(self.dissimilarity, self.compute_dtype),
@@ -229,7 +264,7 @@ class InputModule(Module):
         shape = resolve_signal_shape(self.signal_shape, signals_shape)
         batch = signals_shape[0]
         return (
-            (batch, tables.capsule_number) + shape,
+            (batch, 1 if self.sparse_signal else tables.capsule_number) + shape,
             (batch, tables.proto_number, shape[0]),
         )
 
@@ -247,6 +282,7 @@ class InputModule(Module):
                 "dissimilarity_constraint": constraints.serialize(
                     self.dissimilarity_constraint
                 ),
+                "sparse_signal": self.sparse_signal,
             }
         )
         return config

@@ -11,8 +11,13 @@ signals are passed on unchanged or replaced by the prototypes or by
 projections, so the output is `(signals (B, P, C, ...), dissimilarities
 (B, P, C))`.
 
-The distances themselves are the capsule functions of `anysma.ops`; the
-projections live in `anysma.ops.projections`.
+Signals shared by all capsules, `(B, 1, C, *A)` (from
+`InputModule(sparse_signal=True)`), are measured against every prototype
+without being tiled or gathered; passed on unchanged they stay shared.
+
+The distances themselves are the capsule functions of `anysma.ops` (GEMM
+forms for the Euclidean, Omega and tangent distances); the projections live
+in `anysma.ops.projections`.
 """
 
 import math
@@ -35,6 +40,8 @@ from anysma.ops.distances import capsule_minkowski_distance
 from anysma.ops.distances import capsule_omega_distance
 from anysma.ops.distances import capsule_restricted_tangent_distance
 from anysma.ops.distances import capsule_tangent_distance
+from anysma.ops.routing import check_linear_factor
+from anysma.ops.routing import mix_dissimilarities
 
 __all__ = [
     "MinkowskiDistance",
@@ -49,22 +56,6 @@ MATRIX_SCOPES = ("local", "global", "capsule_wise")
 #: The bounds of `RestrictedTangentDistance` start tiny: a point prototype.
 #: (Initializers are stateless, so one shared instance is safe.)
 DEFAULT_BOUND_INITIALIZER = keras.initializers.Constant(1e-7)
-
-
-def _check_linear_factor(linear_factor):
-    if linear_factor is None:
-        return None
-    if (
-        isinstance(linear_factor, bool)
-        or not isinstance(linear_factor, numbers.Real)
-        or not 0 < linear_factor < 1
-    ):
-        raise ValueError(
-            "`linear_factor` must be None (add the new dissimilarity) or a "
-            "number in the open interval (0, 1) (mix old and new). "
-            f"Received: linear_factor={linear_factor!r}"
-        )
-    return float(linear_factor)
 
 
 def _json_number(value):
@@ -112,12 +103,20 @@ def _split_input_shape(input_shape, layer):
 
 
 def _tile_over_signals(values, signals):
-    """Broadcast per-prototype values `(P, *X)` to `(B, P, C, *X)`."""
+    """Broadcast per-prototype values `(P, *X)` to `(B, P, C, *X)`.
+
+    `signals` `(B, P or 1, C, ...)` give the batch and channel sizes.
+    """
     shape = ops.shape(signals)
     values = ops.expand_dims(ops.expand_dims(values, 0), 2)
     return ops.broadcast_to(
-        values, (shape[0], shape[1], shape[2]) + tuple(values.shape[3:])
+        values, (shape[0], values.shape[1], shape[2]) + tuple(values.shape[3:])
     )
+
+
+def _is_shared(signals_shape, capsule_number):
+    """Whether signals of this shape are shared by all capsules (axis 1 is 1)."""
+    return signals_shape[1] == 1 and capsule_number > 1
 
 
 @anysma_export
@@ -126,8 +125,12 @@ class PointPrototype(Module):
 
     Owns the weight `prototypes` of shape `(prototypes, *atom)`. Subclasses
     implement `distance(signals)`, which receives the signals already
-    gathered to the prototypes, `(B, P, C, *A)`, and returns
-    `(signals_out, distances)`.
+    gathered to the prototypes, `(B, P, C, *A)`, or the signals shared by
+    all capsules, `(B, 1, C, *A)` (from `InputModule(sparse_signal=True)`),
+    and returns `(signals_out, distances)`. Shared signals are measured
+    against all prototypes without being copied; passed on as signals
+    (`signal_output="signals"`) they stay shared, and the routing modules
+    contract them without a copy.
 
     Args:
         prototype_initializer: Initializer of the prototypes.
@@ -142,12 +145,13 @@ class PointPrototype(Module):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, capsules, channels, *atom)` and `(batch, prototypes,
-        channels)`.
+        `(batch, capsules, channels, *atom)` (or `(batch, 1, channels,
+        *atom)`: shared signals) and `(batch, prototypes, channels)`.
 
     Output shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, channels, *output_atom)` and
+        `(batch, prototypes, channels, *output_atom)` (axis 1 stays 1 for
+        shared signals passed on as they are) and
         `(batch, prototypes, channels)`.
 
     Example:
@@ -190,7 +194,7 @@ class PointPrototype(Module):
                 f"Received: signal_output={signal_output!r}"
             )
         self.signal_output = signal_output
-        self.linear_factor = _check_linear_factor(linear_factor)
+        self.linear_factor = check_linear_factor(linear_factor)
         self.prototype_initializer = keras.initializers.get(prototype_initializer)
         self.prototype_regularizer = regularizers.get(prototype_regularizer)
         self.prototype_constraint = constraints.get(prototype_constraint)
@@ -212,12 +216,12 @@ class PointPrototype(Module):
                 f"{name} needs a fully known atom shape. Received: signals "
                 f"shape {signals_shape}"
             )
-        if signals_shape[1] is not None and signals_shape[1] != tables.capsule_number:
+        if signals_shape[1] not in (None, 1, tables.capsule_number):
             raise ValueError(
                 f"{name}: the signals must have one entry per capsule on axis 1 "
                 f"({tables.capsule_number} for prototype_distribution="
-                f"{self.prototype_distribution}). Received: signals shape "
-                f"{signals_shape}"
+                f"{self.prototype_distribution}), or 1 for signals shared by "
+                f"all capsules. Received: signals shape {signals_shape}"
             )
         if len(dissimilarities_shape) != 3:
             raise ValueError(
@@ -271,25 +275,24 @@ class PointPrototype(Module):
         )
 
     def _prototype_signals(self, signals):
-        """Signals `(B, K or P, C, *A)` in the prototype layout `(B, P, C, *A)`."""
+        """Signals `(B, K or P, C, *A)` in the prototype layout `(B, P, C, *A)`.
+
+        Shared signals `(B, 1, C, *A)` stay shared: every consumer broadcasts.
+        """
         signals = ops.cast(signals, self.compute_dtype)
-        if signals.shape[1] == self.proto_number:
+        if signals.shape[1] in (1, self.proto_number):
             return signals
         return self._gather_to_prototypes(signals)
 
     def _mix(self, dissimilarities, distances):
-        dissimilarities = ops.cast(dissimilarities, distances.dtype)
-        if self.linear_factor is None:
-            return dissimilarities + distances
-        return (
-            1.0 - self.linear_factor
-        ) * dissimilarities + self.linear_factor * distances
+        return mix_dissimilarities(dissimilarities, distances, self.linear_factor)
 
     def distance(self, signals):
         """Distances of the signals to their prototypes.
 
         Args:
-            signals: `(B, P, C, *A)`: the signals of each prototype's capsule.
+            signals: `(B, P, C, *A)`: the signals of each prototype's capsule;
+                or `(B, 1, C, *A)`: signals shared by all prototypes.
 
         Returns:
             A tuple `(signals_out, distances)` with distances `(B, P, C)`.
@@ -302,12 +305,15 @@ class PointPrototype(Module):
     def call(self, inputs):
         self._check_signal(inputs)
         signals, dissimilarities = inputs
-        signals = self._gather_to_prototypes(ops.cast(signals, self.compute_dtype))
-        signals_out, distances = self.distance(signals)
+        signals_out, distances = self.distance(self._prototype_signals(signals))
         return signals_out, self._mix(dissimilarities, distances)
 
     def _output_atom_shape(self, atom_shape):
         return atom_shape
+
+    def _keeps_shared_signals(self):
+        """Whether the output signals of shared input signals stay shared."""
+        return self.signal_output == "signals"
 
     def compute_output_shape(self, input_shape):
         signals_shape, dissimilarities_shape = _split_input_shape(input_shape, self)
@@ -316,8 +322,10 @@ class PointPrototype(Module):
         if channels is None and len(dissimilarities_shape) > 2:
             channels = dissimilarities_shape[2]
         atom_shape = self._output_atom_shape(tuple(signals_shape[3:]))
+        shared = _is_shared(signals_shape, self.capsule_number)
+        signals_count = 1 if shared and self._keeps_shared_signals() else None
         return (
-            (batch, self.proto_number, channels) + atom_shape,
+            (batch, signals_count or self.proto_number, channels) + atom_shape,
             (batch, self.proto_number, channels),
         )
 
@@ -365,6 +373,13 @@ class PointPrototype(Module):
         if not np.all(np.isfinite(x_train)):
             raise ValueError("`x_train` contains NaN or infinite values.")
         capsules = x_train.shape[1]
+        if capsules == 1 and tables.capsule_number > 1:
+            # Shared signals (`InputModule(sparse_signal=True)`): every
+            # capsule sees them; a broadcast view costs no memory.
+            x_train = np.broadcast_to(
+                x_train, (x_train.shape[0], tables.capsule_number) + x_train.shape[2:]
+            )
+            capsules = tables.capsule_number
         if capsules != tables.capsule_number and not (
             capsule_inputs_are_equal and capsules >= 1
         ):
@@ -430,7 +445,8 @@ class PointPrototype(Module):
             x_train: The module's input signals `(N, K, C, *A)` as an array,
                 or the `(signals, dissimilarities)` tuple of
                 `capsule.get_module_input(module, x)`. An unbuilt module is
-                built for this shape.
+                built for this shape. Shared signals `(N, 1, C, *A)` count
+                as the signals of every capsule.
             y_train: Optional labels, integers `(N,)` or one-hot `(N, K)`;
                 every class `0 .. K - 1` must be present.
             capsule_inputs_are_equal: All capsules see the same signals
@@ -918,6 +934,12 @@ class OmegaDistance(PointMatrixPrototype):
         if self.signal_output in ("projected_signals", "projected_protos"):
             return self._resolved_projected_shape(atom_shape)
         return atom_shape
+
+    def _keeps_shared_signals(self):
+        # One global matrix maps shared signals to shared projections.
+        return self.signal_output == "signals" or (
+            self.signal_output == "projected_signals" and self.matrix_scope == "global"
+        )
 
     def distance(self, signals):
         prototypes = self._weight(self.prototypes)

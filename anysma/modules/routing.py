@@ -4,7 +4,9 @@ Routing comes after measuring: for every prototype it contracts the channel
 axis (the input vectors `i` routed to the prototype), turning signals
 `(batch, prototypes, channels, *atom)` and dissimilarities
 `(batch, prototypes, channels)` into `(batch, prototypes, *atom)` and
-`(batch, prototypes)`. The formulas live in `anysma.ops.routing`; these
+`(batch, prototypes)`. Signals shared by all prototypes,
+`(batch, 1, channels, *atom)` (see `InputModule(sparse_signal=True)`), are
+contracted without being copied. The formulas live in `anysma.ops.routing`; these
 modules own the weights and check the shapes.
 """
 
@@ -60,10 +62,12 @@ def check_routing_shapes(module, input_shape):
             signals_shape[axis],
             dissimilarities_shape[axis],
         )
+        # Shared signals (axis 1 of size 1) serve every prototype.
         if (
             signals_dim is not None
             and dissimilarities_dim is not None
             and signals_dim != dissimilarities_dim
+            and not (axis == 1 and signals_dim == 1)
         ):
             raise ValueError(
                 f"{type(module).__name__} needs the same number of {meaning} "
@@ -78,7 +82,7 @@ def check_routing_shapes(module, input_shape):
 def _routed_shapes(module, input_shape):
     signals_shape, dissimilarities_shape = split_signal_shapes(module, input_shape)
     return (
-        signals_shape[:2] + signals_shape[3:],
+        dissimilarities_shape[:2] + signals_shape[3:],
         dissimilarities_shape[:2],
     )
 
@@ -113,8 +117,8 @@ class GibbsRouting(Module):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, channels, *atom)` and
-        `(batch, prototypes, channels)`.
+        `(batch, prototypes, channels, *atom)` (or `(batch, 1, channels,
+        *atom)`: shared signals) and `(batch, prototypes, channels)`.
 
     Output shape:
         `((batch, prototypes, *atom), (batch, prototypes))`.
@@ -153,7 +157,7 @@ class GibbsRouting(Module):
 
     def build(self, input_shape):
         signals_shape, dissimilarities_shape = check_routing_shapes(self, input_shape)
-        proto_number = signals_shape[1] or dissimilarities_shape[1]
+        proto_number = dissimilarities_shape[1] or signals_shape[1]
         if proto_number is None:
             raise ValueError(
                 "GibbsRouting needs a known number of prototypes (axis 1) to "
@@ -224,8 +228,8 @@ class Routing(Module):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, channels, *atom)` and
-        `(batch, prototypes, channels)`.
+        `(batch, prototypes, channels, *atom)` (or `(batch, 1, channels,
+        *atom)`: shared signals) and `(batch, prototypes, channels)`.
 
     Output shape:
         `((batch, prototypes, *atom), (batch, prototypes))`.
@@ -277,7 +281,8 @@ class SqueezeRouting(Module):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, 1, *atom)` and `(batch, prototypes, 1)`.
+        `(batch, prototypes, 1, *atom)` (or `(batch, 1, 1, *atom)`: shared
+        signals, broadcast to all prototypes) and `(batch, prototypes, 1)`.
 
     Output shape:
         `((batch, prototypes, *atom), (batch, prototypes))`.
@@ -305,7 +310,15 @@ class SqueezeRouting(Module):
     def call(self, inputs):
         self._check_signal(inputs)
         signals, dissimilarities = inputs
-        return ops.squeeze(signals, axis=2), ops.squeeze(dissimilarities, axis=2)
+        signals = ops.squeeze(signals, axis=2)
+        dissimilarities = ops.squeeze(dissimilarities, axis=2)
+        if signals.shape[1] == 1 and dissimilarities.shape[1] != 1:
+            # Shared signals: every prototype routes the same input.
+            shape = ops.shape(dissimilarities)
+            signals = ops.broadcast_to(
+                signals, (shape[0], shape[1]) + tuple(signals.shape[2:])
+            )
+        return signals, dissimilarities
 
     def compute_output_shape(self, input_shape):
         return _routed_shapes(self, input_shape)

@@ -4,6 +4,13 @@ Transformations act on the signals `(batch, capsules, channels, *atom)` of a
 capsule before measuring and leave the dissimilarities untouched. They are
 not "real" modules: they need no prototype distribution, only the shapes of
 their input, so they work in any capsule (and on their own).
+
+Signals shared by all capsules, `(batch, 1, channels, *atom)` (from
+`InputModule(sparse_signal=True)`), stay shared under the `"global"` and
+`"channel_wise"` scopes; the `"local"` and `"capsule_wise"` scopes, which
+have one weight per capsule of the capsule's prototype distribution, map
+them to per-capsule signals `(batch, capsules, channels, *atom)` without
+tiling them first.
 """
 
 import numbers
@@ -89,6 +96,23 @@ def _resolve_atom_axis(axis, signals_shape, name):
     return resolved
 
 
+def _expands_shared_signals(module, signals_shape):
+    """Whether shared signals `(B, 1, C, ...)` meet one weight per capsule."""
+    return (
+        signals_shape[1] == 1
+        and 1 in _SCOPE_AXES[module.scope]
+        and module.prototype_distribution is not None
+        and module.capsule_number > 1
+    )
+
+
+def _capsule_shape(module, signals_shape):
+    """`signals_shape` with the capsule count of the output on axis 1."""
+    if _expands_shared_signals(module, signals_shape):
+        return (signals_shape[0], module.capsule_number) + tuple(signals_shape[2:])
+    return tuple(signals_shape)
+
+
 def _scope_prefix(scope, signals_shape, argument):
     """The leading weight dims of a scope (the capsule and/or channel count)."""
     prefix = tuple(signals_shape[axis] for axis in _SCOPE_AXES[scope])
@@ -134,7 +158,9 @@ class LinearTransformation(Module):
 
     Input shape:
         A tuple `(signals, dissimilarities)`: signals
-        `(batch, capsules, channels, *atom)` and any dissimilarities.
+        `(batch, capsules, channels, *atom)` (or `(batch, 1, channels,
+        *atom)`: shared signals, see the module docstring) and any
+        dissimilarities.
 
     Output shape:
         The same tuple with `atom[axis - 3]` replaced by `output_dim`; the
@@ -198,7 +224,9 @@ class LinearTransformation(Module):
     def build(self, input_shape):
         signals_shape, _ = split_signal_shapes(self, input_shape)
         axis, input_dim, output_dim = self._mapping(signals_shape)
-        prefix = _scope_prefix(self.scope, signals_shape, "linear_maps")
+        prefix = _scope_prefix(
+            self.scope, _capsule_shape(self, signals_shape), "linear_maps"
+        )
         self.linear_maps = self.add_weight(
             name="linear_maps",
             shape=prefix + (input_dim, output_dim),
@@ -213,20 +241,28 @@ class LinearTransformation(Module):
         labels[axis] = "n"
         signals_labels = "".join(labels)
         labels[axis] = "m"
-        self._equation = (
-            f"{signals_labels},{_SCOPE_LETTERS[self.scope]}nm->{''.join(labels)}"
-        )
+        weight_and_output = f",{_SCOPE_LETTERS[self.scope]}nm->{''.join(labels)}"
+        self._equation = signals_labels + weight_and_output
+        # Shared signals meeting per-capsule weights enter without their
+        # capsule axis of size 1.
+        self._shared_equation = signals_labels.replace("k", "") + weight_and_output
 
     def call(self, inputs):
         self._check_signal(inputs)
         signals, dissimilarities = inputs
         linear_maps = ops.cast(self.linear_maps, signals.dtype)
-        return ops.einsum(self._equation, signals, linear_maps), dissimilarities
+        if _expands_shared_signals(self, tuple(signals.shape)):
+            outputs = ops.einsum(
+                self._shared_equation, ops.squeeze(signals, axis=1), linear_maps
+            )
+        else:
+            outputs = ops.einsum(self._equation, signals, linear_maps)
+        return outputs, dissimilarities
 
     def compute_output_shape(self, input_shape):
         signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
         axis, _, output_dim = self._mapping(signals_shape)
-        output_shape = list(signals_shape)
+        output_shape = list(_capsule_shape(self, signals_shape))
         output_shape[axis] = output_dim
         return tuple(output_shape), dissimilarities_shape
 
@@ -277,7 +313,9 @@ class AddBias(Module):
 
     Input shape:
         A tuple `(signals, dissimilarities)`: signals
-        `(batch, capsules, channels, *atom)` and any dissimilarities.
+        `(batch, capsules, channels, *atom)` (or `(batch, 1, channels,
+        *atom)`: shared signals, see the module docstring) and any
+        dissimilarities.
 
     Output shape:
         The input shapes; the dissimilarities are passed on unchanged.
@@ -332,7 +370,9 @@ class AddBias(Module):
                 f"The sizes of the axes {self.axes} must be known. "
                 f"Received: signals shape {signals_shape}"
             )
-        prefix = _scope_prefix(self.scope, signals_shape, "biases")
+        prefix = _scope_prefix(
+            self.scope, _capsule_shape(self, signals_shape), "biases"
+        )
         self.biases = self.add_weight(
             name="biases",
             shape=prefix + atom_dims,
@@ -343,7 +383,7 @@ class AddBias(Module):
         # The weight reshaped with size-1 axes broadcasts against the signals.
         broadcast_shape = [1] * len(signals_shape)
         for axis in _SCOPE_AXES[self.scope] + tuple(axes):
-            broadcast_shape[axis] = signals_shape[axis]
+            broadcast_shape[axis] = _capsule_shape(self, signals_shape)[axis]
         self._broadcast_shape = tuple(broadcast_shape)
 
     def call(self, inputs):
@@ -357,7 +397,7 @@ class AddBias(Module):
     def compute_output_shape(self, input_shape):
         signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
         self._resolved_axes(signals_shape)
-        return signals_shape, dissimilarities_shape
+        return _capsule_shape(self, signals_shape), dissimilarities_shape
 
     def get_config(self):
         config = super().get_config()

@@ -1,5 +1,6 @@
 """Math of anysma: pure functions of `keras.ops` (no state, no layers)."""
 
+from anysma.ops.convolution import space_to_depth_conv2d
 from anysma.ops.distances import capsule_minkowski_distance
 from anysma.ops.distances import capsule_omega_distance
 from anysma.ops.distances import capsule_restricted_tangent_distance
@@ -22,6 +23,8 @@ from anysma.ops.routing import competition
 from anysma.ops.routing import dynamic_routing
 from anysma.ops.routing import gibbs_competition
 from anysma.ops.routing import gibbs_routing
+from anysma.ops.routing import measured_gibbs_routing
+from anysma.ops.routing import mix_dissimilarities
 from anysma.ops.routing import nearest_competition
 from anysma.ops.routing import routing
 from anysma.ops.squash import dynamic_routing_squash
@@ -40,6 +43,8 @@ __all__ = [
     "gibbs_competition",
     "gibbs_routing",
     "log_determinant",
+    "measured_gibbs_routing",
+    "mix_dissimilarities",
     "minkowski_distance",
     "nearest_competition",
     "omega_distance",
@@ -49,6 +54,7 @@ __all__ = [
     "p_norm",
     "restricted_tangent_distance",
     "routing",
+    "space_to_depth_conv2d",
     "squared_euclidean_distance",
     "squash",
     "tangent_distance",

@@ -4,17 +4,26 @@ Two shape contracts are offered:
 
 * **pairwise** (`squared_euclidean_distance`, `minkowski_distance`, ...):
   inputs `(..., D)` against prototypes `(P, D)` give `(..., P)`: every input
-  is compared with every prototype. Euclidean, Omega and tangent distances
-  are written in GEMM form (`|x|^2 - 2 x.w + |w|^2`), so the
-  `(..., P, D)` difference tensor is never built.
+  is compared with every prototype.
 * **capsule** (`capsule_minkowski_distance`, ...), the form used inside
   capsules: signals `(B, P, C, *A)` against prototypes `(P, *A)` give
   `(B, P, C)`: prototype `p` is compared with the `C` signals routed to it.
+  Signals that are the same for every prototype may be passed once, as
+  `(B, 1, C, *A)` ("shared" or sparse signals, see
+  `anysma.modules.InputModule(sparse_signal=True)`); they are compared with
+  all prototypes without being copied.
+
+The Euclidean (p = 2), Omega and tangent distances are computed in GEMM form,
+`|x|^2 - 2 x.w + |w|^2` and its quadratic-form analogues, so the difference
+tensor `(B, P, C, D)` is never built: a global Omega or tangent basis
+projects the inputs once, local (per-prototype) matrices are applied in one
+batched product, whose `(B, P, C, M)` result is the only larger
+intermediate. Other orders p need the differences and build them.
 
 "Squared" follows the original anysma: the final root is skipped (so for
 p = 1 and p = inf the norm is squared). Roots are taken of
 `max(value, epsilon)`, which keeps gradients finite when an input equals a
-prototype.
+prototype. The GEMM form is clamped at 0 against rounding.
 """
 
 import math
@@ -31,12 +40,154 @@ from anysma.ops._validation import to_common_float
 from anysma.ops.norms import p_norm
 from anysma.ops.norms import safe_root
 
+_CAPSULE_LAYOUT = " (batch, prototypes or 1, channels, *atom)"
+
 
 def _finish(squared_distances, squared, epsilon):
     squared_distances = ops.maximum(squared_distances, 0)
     if squared:
         return squared_distances
     return safe_root(squared_distances, 2, epsilon)
+
+
+# === GEMM kernels on flat operands ===
+#
+# `signals` are `(B, S, C, n)` with `S = 1` (shared by all prototypes) or
+# `S = P`; `prototypes` are `(P, n)`. Every kernel returns `(B, P, C)` or a
+# per-prototype tensor. Shared signals meet the prototypes in true matrix
+# products, `(B C, n) x (n, P)`; signals of their own per prototype (already
+# `(B, P, C, n)`) in elementwise products reduced over `n`, which XLA fuses
+# and which avoid the batched matrix-vector products that are slow on
+# PyTorch's CPU kernels.
+
+
+def is_shared(signals):
+    """Whether capsule signals `(B, S, C, ...)` are shared (`S == 1`)."""
+    return static_shape(signals)[1] == 1
+
+
+def _products(signals, prototypes):
+    """Inner products `<x, w_p>` of signals and prototypes, `(B, P, C)`."""
+    if is_shared(signals):
+        return ops.einsum("bcn,pn->bpc", ops.squeeze(signals, 1), prototypes)
+    return ops.sum(signals * _broadcast_prototypes(prototypes), axis=-1)
+
+
+def _squared_distances(signals, prototypes):
+    """`|x - w_p|^2 = |x|^2 - 2 x.w_p + |w_p|^2`, `(B, P, C)` (not clamped)."""
+    signals_squared = ops.sum(ops.square(signals), axis=-1)
+    prototypes_squared = ops.sum(ops.square(prototypes), axis=-1)
+    return (
+        signals_squared
+        - 2 * _products(signals, prototypes)
+        + ops.expand_dims(prototypes_squared, -1)
+    )
+
+
+def _apply(signals, matrices):
+    """Map signals by a global `(n, m)` or per-prototype `(P, n, m)` matrix.
+
+    Global matrices keep the signals' layout (shared signals stay shared);
+    per-prototype matrices give `(B, P, C, m)`.
+    """
+    if len(matrices.shape) == 2:
+        return ops.matmul(signals, matrices)
+    if is_shared(signals):
+        return ops.einsum("bcn,pnm->bpcm", ops.squeeze(signals, 1), matrices)
+    return ops.einsum("bpcn,pnm->bpcm", signals, matrices)
+
+
+def _apply_to_prototypes(prototypes, matrices):
+    """`w_p M` or `w_p M_p`, `(P, m)`."""
+    if len(matrices.shape) == 2:
+        return ops.matmul(prototypes, matrices)
+    return ops.einsum("pn,pnm->pm", prototypes, matrices)
+
+
+def _quadratic_distances(signals, prototypes, forms):
+    """`(x - w_p)^T H (x - w_p)` for symmetric `H`, `(B, P, C)`.
+
+    `forms` is one `(n, n)` matrix or one per prototype, `(P, n, n)`. Shared
+    signals and one `H` give the expanded GEMM form
+    `x^T H x - 2 (x^T H) w_p + w_p^T H w_p`; otherwise the result is built
+    from `theta = x - w_p`, `(B, P, C, n)`, the size of the per-prototype
+    signals anyway.
+    """
+    if is_shared(signals) and len(forms.shape) == 2:
+        mapped_signals = ops.matmul(signals, forms)
+        mapped_prototypes = ops.matmul(prototypes, forms)
+        return (
+            ops.sum(mapped_signals * signals, axis=-1)
+            - 2 * _products(mapped_signals, prototypes)
+            + ops.expand_dims(ops.sum(mapped_prototypes * prototypes, axis=-1), -1)
+        )
+    theta = signals - _broadcast_prototypes(prototypes)
+    return ops.sum(_apply(theta, forms) * theta, axis=-1)
+
+
+def _broadcast_prototypes(prototypes):
+    """`(P, n)` to `(1, P, 1, n)`, against signals `(B, S, C, n)`."""
+    return ops.expand_dims(ops.expand_dims(prototypes, 0), 2)
+
+
+def _minkowski(signals, prototypes, order_p, squared, epsilon):
+    if order_p == 2:
+        return _finish(_squared_distances(signals, prototypes), squared, epsilon)
+    # Other orders have no product form: the differences are needed.
+    differences = signals - _broadcast_prototypes(prototypes)
+    return p_norm(differences, order_p, axis=-1, squared=squared, epsilon=epsilon)
+
+
+def _omega(signals, prototypes, omegas, order_p, squared, epsilon):
+    return _minkowski(
+        _apply(signals, omegas),
+        _apply_to_prototypes(prototypes, omegas),
+        order_p,
+        squared,
+        epsilon,
+    )
+
+
+def _gram(subspaces):
+    """`W^T W`, `(r, r)` or `(P, r, r)`."""
+    if len(subspaces.shape) == 2:
+        return ops.matmul(ops.transpose(subspaces), subspaces)
+    return ops.einsum("pdr,pds->prs", subspaces, subspaces)
+
+
+def _tangent_residual(signals, prototypes, subspaces, bounds=None):
+    """`|v - W theta|^2` with `v = x - w`, `theta = W^T v` (clipped by bounds).
+
+    Expanded: `|v|^2 - 2 theta.(W^T v) + theta^T (W^T W) theta`. Without
+    bounds this is `|v|^2 - (W^T v)^T (2 I - W^T W) (W^T v)` (for an
+    orthonormal `W`: `|v|^2 - |W^T v|^2`), all in GEMM form.
+    """
+    squared_distances = _squared_distances(signals, prototypes)
+    projected_signals = _apply(signals, subspaces)
+    projected_prototypes = _apply_to_prototypes(prototypes, subspaces)
+    gram = _gram(subspaces)
+    if bounds is None:
+        rank = static_shape(subspaces)[-1]
+        forms = 2 * ops.eye(rank, dtype=gram.dtype) - gram
+        return squared_distances - _quadratic_distances(
+            projected_signals, projected_prototypes, forms
+        )
+    # Clipping is elementwise in theta, so theta itself is needed here.
+    theta = projected_signals - _broadcast_prototypes(projected_prototypes)
+    clipped = _clip_theta(theta, bounds)
+    return (
+        squared_distances
+        - 2 * ops.sum(clipped * theta, axis=-1)
+        + ops.sum(_apply(clipped, gram) * clipped, axis=-1)
+    )
+
+
+def _clip_theta(theta, bounds):
+    """Clip `theta (B, P, C, r)` to `[-b, b]`, bounds `(r,)` or `(P, r)`."""
+    bounds = ops.cast(bounds, theta.dtype)
+    if len(bounds.shape) == 2:
+        bounds = _broadcast_prototypes(bounds)
+    return ops.clip(theta, -bounds, bounds)
 
 
 # === Pairwise form: (..., D) x (P, D) -> (..., P) ===
@@ -53,14 +204,15 @@ def _check_pairwise(x, prototypes):
     )
 
 
-def _flatten_leading(x):
-    """Reshape `(..., D)` to `(N, D)`; return it and the leading shape."""
+def _as_shared_signals(x):
+    """`(..., D)` as shared capsule signals `(N, 1, 1, D)`; and the `...` shape."""
     leading = ops.shape(x)[:-1]
-    return ops.reshape(x, (-1, ops.shape(x)[-1])), leading
+    return ops.reshape(x, (-1, 1, 1, ops.shape(x)[-1])), leading
 
 
-def _restore_leading(values, leading):
-    return ops.reshape(values, tuple(leading) + tuple(ops.shape(values)[1:]))
+def _pairwise_result(values, leading):
+    """`(N, P, 1)` capsule distances back to `(..., P)`."""
+    return ops.reshape(values, tuple(leading) + (ops.shape(values)[1],))
 
 
 def squared_euclidean_distance(x, prototypes):
@@ -149,20 +301,6 @@ def _check_matrices(matrices, name, prototypes, description):
         )
 
 
-def _project(x_flat, prototypes, matrices):
-    """Project inputs and prototypes by global or per-prototype matrices.
-
-    Returns `(projected_x, projected_prototypes)` with shapes `(N, M)` and
-    `(P, M)` (global) or `(N, P, M)` and `(P, M)` (local).
-    """
-    if len(matrices.shape) == 2:
-        return ops.matmul(x_flat, matrices), ops.matmul(prototypes, matrices)
-    return (
-        ops.einsum("nd,pdm->npm", x_flat, matrices),
-        ops.einsum("pd,pdm->pm", prototypes, matrices),
-    )
-
-
 def omega_distance(x, prototypes, omegas, order_p=2, squared=False, epsilon=1e-7):
     """Matrix (Omega) distances `||(x - w) Omega||_p` (GMLVQ, LGMLVQ, LiRaM).
 
@@ -188,49 +326,9 @@ def omega_distance(x, prototypes, omegas, order_p=2, squared=False, epsilon=1e-7
     x, prototypes, omegas = to_common_float(x, prototypes, omegas)
     _check_pairwise(x, prototypes)
     _check_matrices(omegas, "omegas", prototypes, " (D, M) or (P, D, M)")
-    if len(omegas.shape) == 2:
-        projected_x, projected_prototypes = _project(x, prototypes, omegas)
-        return minkowski_distance(
-            projected_x, projected_prototypes, order_p, squared, epsilon
-        )
-    x_flat, leading = _flatten_leading(x)
-    projected_x, projected_prototypes = _project(x_flat, prototypes, omegas)
-    distances = p_norm(
-        projected_x - projected_prototypes,
-        order_p,
-        axis=-1,
-        squared=squared,
-        epsilon=epsilon,
-    )
-    return _restore_leading(distances, leading)
-
-
-def _tangent_terms(x, prototypes, subspaces):
-    """`(|x - w|^2, theta, W^T W)` for the GEMM-form tangent distances."""
-    squared_distances = squared_euclidean_distance(x, prototypes)
-    x_flat, leading = _flatten_leading(x)
-    projected_x, projected_prototypes = _project(x_flat, prototypes, subspaces)
-    if len(subspaces.shape) == 2:
-        projected_x = ops.expand_dims(projected_x, 1)
-        gram = ops.matmul(ops.transpose(subspaces), subspaces)
-    else:
-        gram = ops.einsum("pdr,pds->prs", subspaces, subspaces)
-    theta = projected_x - projected_prototypes  # (N, P, r) = W^T (x - w)
-    return _flatten_leading_keep(squared_distances), theta, gram, leading
-
-
-def _flatten_leading_keep(values):
-    return ops.reshape(values, (-1, ops.shape(values)[-1]))
-
-
-def _residual_from_terms(squared_distances, theta, used_theta, gram):
-    """`|v - W t|^2 = |v|^2 - 2 t.(W^T v) + t^T (W^T W) t` with `t=used_theta`."""
-    cross = ops.sum(used_theta * theta, axis=-1)
-    if len(gram.shape) == 2:
-        quadratic = ops.sum(ops.matmul(used_theta, gram) * used_theta, axis=-1)
-    else:
-        quadratic = ops.einsum("npr,prs,nps->np", used_theta, gram, used_theta)
-    return squared_distances - 2 * cross + quadratic
+    signals, leading = _as_shared_signals(x)
+    distances = _omega(signals, prototypes, omegas, order_p, squared, epsilon)
+    return _pairwise_result(distances, leading)
 
 
 def _check_subspaces(x, prototypes, subspaces):
@@ -238,12 +336,25 @@ def _check_subspaces(x, prototypes, subspaces):
     _check_matrices(subspaces, "subspaces", prototypes, " (D, r) or (P, D, r)")
 
 
+def _check_bounds(bounds, subspaces):
+    check_rank(bounds, "bounds", (1, 2), " (r,) or (P, r)")
+    check_dims_match(
+        static_shape(bounds)[-1],
+        static_shape(subspaces)[-1],
+        "`bounds` must hold one bound per subspace dimension. Received: "
+        f"bounds.shape={static_shape(bounds)}, "
+        f"subspaces.shape={static_shape(subspaces)}",
+    )
+
+
 def tangent_distance(x, prototypes, subspaces, squared=False, epsilon=1e-7):
     """Tangent distances to the affine subspaces `w + W theta` (GTLVQ).
 
-    Computes `||(I - W W^T)(x - w)||` in GEMM form. For `W` with orthonormal
-    columns (what the `Orthogonalization` constraint maintains) this is the
-    distance from `x` to the closest point of the affine subspace.
+    Computes `||(I - W W^T)(x - w)||` in GEMM form (for orthonormal `W`:
+    `||x - w||^2 - ||W^T (x - w)||^2`, expanded into matrix products). For
+    `W` with orthonormal columns (what the `Orthogonalization` constraint
+    maintains) this is the distance from `x` to the closest point of the
+    affine subspace.
 
     Args:
         x: Inputs of shape `(..., D)`.
@@ -262,10 +373,9 @@ def tangent_distance(x, prototypes, subspaces, squared=False, epsilon=1e-7):
     check_epsilon(epsilon)
     x, prototypes, subspaces = to_common_float(x, prototypes, subspaces)
     _check_subspaces(x, prototypes, subspaces)
-    squared_distances, theta, gram, leading = _tangent_terms(x, prototypes, subspaces)
-    # (I - W W^T) v = v - W theta with theta = W^T v.
-    residual = _residual_from_terms(squared_distances, theta, theta, gram)
-    return _restore_leading(_finish(residual, squared, epsilon), leading)
+    signals, leading = _as_shared_signals(x)
+    residual = _tangent_residual(signals, prototypes, subspaces)
+    return _pairwise_result(_finish(residual, squared, epsilon), leading)
 
 
 def restricted_tangent_distance(
@@ -291,69 +401,59 @@ def restricted_tangent_distance(
     check_epsilon(epsilon)
     x, prototypes, subspaces, bounds = to_common_float(x, prototypes, subspaces, bounds)
     _check_subspaces(x, prototypes, subspaces)
-    check_rank(bounds, "bounds", (1, 2), " (r,) or (P, r)")
-    check_dims_match(
-        static_shape(bounds)[-1],
-        static_shape(subspaces)[-1],
-        "`bounds` must hold one bound per subspace dimension. Received: "
-        f"bounds.shape={static_shape(bounds)}, "
-        f"subspaces.shape={static_shape(subspaces)}",
-    )
-    squared_distances, theta, gram, leading = _tangent_terms(x, prototypes, subspaces)
-    clipped = ops.clip(theta, -bounds, bounds)
-    residual = _residual_from_terms(squared_distances, theta, clipped, gram)
-    return _restore_leading(_finish(residual, squared, epsilon), leading)
+    _check_bounds(bounds, subspaces)
+    signals, leading = _as_shared_signals(x)
+    residual = _tangent_residual(signals, prototypes, subspaces, bounds)
+    return _pairwise_result(_finish(residual, squared, epsilon), leading)
 
 
-# === Capsule form: (B, P, C, *A) x (P, *A) -> (B, P, C) ===
+# === Capsule form: (B, P or 1, C, *A) x (P, *A) -> (B, P, C) ===
 
 
-def _capsule_differences(signals, prototypes):
-    """Check the capsule shapes and return `signals - prototypes` as (B,P,C,D)."""
+def capsule_operands(signals, prototypes):
+    """Check capsule signals and prototypes; flatten their atoms.
+
+    Args:
+        signals: `(B, P, C, *A)`, or `(B, 1, C, *A)` when shared by all
+            prototypes.
+        prototypes: `(P, *A)`.
+
+    Returns:
+        `(signals, prototypes)` as `(B, P or 1, C, D)` and `(P, D)`,
+        `D = prod(A)`, in a common float dtype.
+    """
     signals, prototypes = to_common_float(signals, prototypes)
-    check_min_rank(signals, "signals", 4, " (batch, prototypes, channels, *atom)")
+    check_min_rank(signals, "signals", 4, _CAPSULE_LAYOUT)
     signals_shape = static_shape(signals)
     prototypes_shape = static_shape(prototypes)
-    expected = (signals_shape[1],) + signals_shape[3:]
-    if len(prototypes_shape) != len(expected) or any(
-        a is not None and b is not None and a != b
-        for a, b in zip(prototypes_shape, expected)
-    ):
+    atom_matches = len(prototypes_shape) == len(signals_shape) - 2 and all(
+        a is None or b is None or a == b
+        for a, b in zip(prototypes_shape[1:], signals_shape[3:])
+    )
+    count_matches = signals_shape[1] in (None, 1) or prototypes_shape[0] in (
+        None,
+        signals_shape[1],
+    )
+    if not (atom_matches and count_matches) or None in prototypes_shape[1:]:
         raise ValueError(
             "`prototypes` must have shape (num_prototypes, *atom_shape) matching "
-            f"signals of shape (batch, num_prototypes, channels, *atom_shape), "
-            f"i.e. {expected}. Received: signals.shape={signals_shape}, "
+            "signals of shape (batch, num_prototypes or 1, channels, "
+            f"*atom_shape), i.e. ({signals_shape[1]},) + {signals_shape[3:]} "
+            "(axis 1 of the signals may be 1: signals shared by all "
+            f"prototypes). Received: signals.shape={signals_shape}, "
             f"prototypes.shape={prototypes_shape}"
         )
     atom_size = math.prod(prototypes_shape[1:])
-    shape = ops.shape(signals)
-    flat_signals = ops.reshape(signals, (-1, shape[1], shape[2], atom_size))
-    flat_prototypes = ops.reshape(prototypes, (-1, atom_size))
-    return flat_signals - flat_prototypes[None, :, None, :]
+    if len(signals_shape) > 4:
+        shape = ops.shape(signals)
+        signals = ops.reshape(signals, tuple(shape[:3]) + (atom_size,))
+    if len(prototypes_shape) > 2:
+        prototypes = ops.reshape(prototypes, (-1, atom_size))
+    return signals, prototypes
 
 
-def capsule_minkowski_distance(
-    signals, prototypes, order_p=2, squared=False, epsilon=1e-7
-):
-    """Minkowski distances in the capsule layout (see the module docstring).
-
-    Args:
-        signals: `(B, P, C, *A)`: the `C` signals routed to each prototype.
-        prototypes: `(P, *A)`.
-        order_p: Any number > 0, or `math.inf`.
-        squared: Skip the root.
-        epsilon: Clamp before the root.
-
-    Returns:
-        Distances of shape `(B, P, C)`, the norm taken over all atom axes.
-    """
-    check_order_p(order_p)
-    check_epsilon(epsilon)
-    differences = _capsule_differences(signals, prototypes)
-    return p_norm(differences, order_p, axis=-1, squared=squared, epsilon=epsilon)
-
-
-def _flat_matrices(matrices, atom_size, name):
+def capsule_matrices(matrices, atom_size, name, prototypes=None):
+    """Check `(D, M)` or `(P, D, M)` matrices of flattened atoms of size `D`."""
     check_rank(matrices, name, (2, 3), " (D, M) or (P, D, M)")
     check_dims_match(
         static_shape(matrices)[-2],
@@ -361,13 +461,46 @@ def _flat_matrices(matrices, atom_size, name):
         f"`{name}` must map the flattened atom of size {atom_size}. "
         f"Received: {name}.shape={static_shape(matrices)}",
     )
+    if prototypes is not None and len(matrices.shape) == 3:
+        check_dims_match(
+            static_shape(matrices)[0],
+            static_shape(prototypes)[0],
+            f"Per-prototype `{name}` (P, D, M) need one matrix per prototype "
+            f"({static_shape(prototypes)[0]}). Received: "
+            f"{name}.shape={static_shape(matrices)}",
+        )
     return matrices
 
 
-def _capsule_apply(differences, matrices):
-    if len(matrices.shape) == 2:
-        return ops.matmul(differences, matrices)
-    return ops.einsum("bpcd,pdm->bpcm", differences, matrices)
+def capsule_minkowski_distance(
+    signals, prototypes, order_p=2, squared=False, epsilon=1e-7
+):
+    """Minkowski distances in the capsule layout (see the module docstring).
+
+    p = 2 uses the GEMM form; other orders build the differences.
+
+    Args:
+        signals: `(B, P, C, *A)`: the `C` signals routed to each prototype;
+            or `(B, 1, C, *A)`: signals shared by all prototypes.
+        prototypes: `(P, *A)`.
+        order_p: Any number > 0, or `math.inf`.
+        squared: Skip the root.
+        epsilon: Clamp before the root.
+
+    Returns:
+        Distances of shape `(B, P, C)`, the norm taken over all atom axes.
+
+    Example:
+
+    >>> import numpy as np
+    >>> shared = np.zeros((2, 1, 5, 3))  # 5 channels, the same for 4 prototypes
+    >>> tuple(capsule_minkowski_distance(shared, np.ones((4, 3))).shape)
+    (2, 4, 5)
+    """
+    check_order_p(order_p)
+    check_epsilon(epsilon)
+    signals, prototypes = capsule_operands(signals, prototypes)
+    return _minkowski(signals, prototypes, order_p, squared, epsilon)
 
 
 def capsule_omega_distance(
@@ -375,8 +508,11 @@ def capsule_omega_distance(
 ):
     """Omega distances in the capsule layout.
 
+    A global `Omega` maps every signal once (shared signals stay shared);
+    per-prototype matrices are applied in one batched product.
+
     Args:
-        signals: `(B, P, C, *A)`.
+        signals: `(B, P, C, *A)` or shared `(B, 1, C, *A)`.
         prototypes: `(P, *A)`.
         omegas: `(D, M)` or `(P, D, M)` with `D = prod(A)`.
         order_p: Order of the norm in the projected space.
@@ -389,36 +525,32 @@ def capsule_omega_distance(
     check_order_p(order_p)
     check_epsilon(epsilon)
     signals, prototypes, omegas = to_common_float(signals, prototypes, omegas)
-    differences = _capsule_differences(signals, prototypes)
-    omegas = _flat_matrices(omegas, static_shape(differences)[-1], "omegas")
-    projected = _capsule_apply(differences, omegas)
-    return p_norm(projected, order_p, axis=-1, squared=squared, epsilon=epsilon)
+    signals, prototypes = capsule_operands(signals, prototypes)
+    omegas = capsule_matrices(
+        omegas, static_shape(prototypes)[-1], "omegas", prototypes
+    )
+    return _omega(signals, prototypes, omegas, order_p, squared, epsilon)
 
 
 def _capsule_tangent_residual(signals, prototypes, subspaces, bounds=None):
     signals, prototypes, subspaces = to_common_float(signals, prototypes, subspaces)
-    differences = _capsule_differences(signals, prototypes)
-    subspaces = _flat_matrices(subspaces, static_shape(differences)[-1], "subspaces")
-    theta = _capsule_apply(differences, subspaces)  # (B, P, C, r)
+    signals, prototypes = capsule_operands(signals, prototypes)
+    subspaces = capsule_matrices(
+        subspaces, static_shape(prototypes)[-1], "subspaces", prototypes
+    )
     if bounds is not None:
-        bounds = ops.cast(bounds, theta.dtype)
-        if len(bounds.shape) == 2:
-            bounds = bounds[None, :, None, :]
-        theta = ops.clip(theta, -bounds, bounds)
-    if len(subspaces.shape) == 2:
-        reconstruction = ops.matmul(theta, ops.transpose(subspaces))
-    else:
-        reconstruction = ops.einsum("bpcr,pdr->bpcd", theta, subspaces)
-    return differences - reconstruction
+        bounds = ops.cast(ops.convert_to_tensor(bounds), signals.dtype)
+        _check_bounds(bounds, subspaces)
+    return _tangent_residual(signals, prototypes, subspaces, bounds)
 
 
 def capsule_tangent_distance(
     signals, prototypes, subspaces, squared=False, epsilon=1e-7
 ):
-    """Tangent distances in the capsule layout.
+    """Tangent distances in the capsule layout, in GEMM form.
 
     Args:
-        signals: `(B, P, C, *A)`.
+        signals: `(B, P, C, *A)` or shared `(B, 1, C, *A)`.
         prototypes: `(P, *A)`.
         subspaces: `(D, r)` or `(P, D, r)` with `D = prod(A)`.
         squared: Skip the root.
@@ -429,7 +561,7 @@ def capsule_tangent_distance(
     """
     check_epsilon(epsilon)
     residual = _capsule_tangent_residual(signals, prototypes, subspaces)
-    return p_norm(residual, 2, axis=-1, squared=squared, epsilon=epsilon)
+    return _finish(residual, squared, epsilon)
 
 
 def capsule_restricted_tangent_distance(
@@ -438,7 +570,7 @@ def capsule_restricted_tangent_distance(
     """Restricted tangent distances in the capsule layout.
 
     Args:
-        signals: `(B, P, C, *A)`.
+        signals: `(B, P, C, *A)` or shared `(B, 1, C, *A)`.
         prototypes: `(P, *A)`.
         subspaces: `(D, r)` or `(P, D, r)` with `D = prod(A)`.
         bounds: `(r,)` or `(P, r)`, non-negative.
@@ -450,4 +582,4 @@ def capsule_restricted_tangent_distance(
     """
     check_epsilon(epsilon)
     residual = _capsule_tangent_residual(signals, prototypes, subspaces, bounds)
-    return p_norm(residual, 2, axis=-1, squared=squared, epsilon=epsilon)
+    return _finish(residual, squared, epsilon)

@@ -8,11 +8,12 @@ signal in a prototype's tangent subspace, and the closest point of that
 capsule layout of `anysma.ops.distances`: signals `(B, P, C, *A)`,
 prototypes `(P, *A)`, matrices `(D, M)` (one for all prototypes) or
 `(P, D, M)` (one per prototype) with `D = prod(A)`, stored "transposed" so
-that they map row vectors, `x -> x M`.
+that they map row vectors, `x -> x M`. Signals shared by all prototypes,
+`(B, 1, C, *A)`, are accepted too.
 
-The differences `x - w` and the matrix product are the helpers that the
-capsule distances use, so a distance and the projection it minimizes over
-are computed from the same expressions.
+The matrix products are the helpers that the capsule distances use, so a
+distance and the projection it minimizes over are computed from the same
+expressions (`theta = x W - w W`: a global basis maps every signal once).
 """
 
 import math
@@ -21,25 +22,30 @@ from keras import ops
 
 from anysma.ops._validation import check_dims_match
 from anysma.ops._validation import check_min_rank
-from anysma.ops._validation import check_rank
 from anysma.ops._validation import static_shape
 from anysma.ops._validation import to_common_float
-from anysma.ops.distances import _capsule_apply
-from anysma.ops.distances import _capsule_differences
-from anysma.ops.distances import _flat_matrices
+from anysma.ops.distances import _apply
+from anysma.ops.distances import _apply_to_prototypes
+from anysma.ops.distances import _broadcast_prototypes
+from anysma.ops.distances import _check_bounds
+from anysma.ops.distances import _clip_theta
+from anysma.ops.distances import capsule_matrices
+from anysma.ops.distances import capsule_operands
 
 
 def capsule_projection(signals, matrices):
     """Map capsule signals by matrices: `x M` (the projected signals of GMLVQ).
 
     Args:
-        signals: `(B, P, C, *A)`: the `C` signals routed to each prototype.
+        signals: `(B, P, C, *A)`: the `C` signals routed to each prototype;
+            or `(B, 1, C, *A)`: signals shared by all prototypes.
         matrices: `(D, M)` (one matrix for all prototypes) or `(P, D, M)`
             (one per prototype), with `D = prod(A)`.
 
     Returns:
         The projected signals, of shape `(B, P, C, M)` (flat: reshape the last
-        axis to restore a multi-dimensional projected atom).
+        axis to restore a multi-dimensional projected atom). Shared signals
+        mapped by one global matrix stay shared, `(B, 1, C, M)`.
 
     Example:
 
@@ -51,18 +57,19 @@ def capsule_projection(signals, matrices):
     signals, matrices = to_common_float(signals, matrices)
     check_min_rank(signals, "signals", 4, " (batch, prototypes, channels, *atom)")
     shape = ops.shape(signals)
-    atom_size = math.prod(static_shape(signals)[3:])
-    flat = ops.reshape(signals, (shape[0], shape[1], shape[2], atom_size))
-    matrices = _flat_matrices(matrices, atom_size, "matrices")
-    if len(matrices.shape) == 3:
+    signals_shape = static_shape(signals)
+    atom_size = math.prod(signals_shape[3:])
+    flat = ops.reshape(signals, tuple(shape[:3]) + (atom_size,))
+    matrices = capsule_matrices(matrices, atom_size, "matrices")
+    if len(matrices.shape) == 3 and signals_shape[1] != 1:
         check_dims_match(
             static_shape(matrices)[0],
-            static_shape(signals)[1],
+            signals_shape[1],
             "Per-prototype `matrices` (P, D, M) need one matrix per prototype "
             f"axis entry of `signals`. Received: matrices.shape="
-            f"{static_shape(matrices)}, signals.shape={static_shape(signals)}",
+            f"{static_shape(matrices)}, signals.shape={signals_shape}",
         )
-    return _capsule_apply(flat, matrices)
+    return _apply(flat, matrices)
 
 
 def prototype_projection(prototypes, matrices):
@@ -85,33 +92,26 @@ def prototype_projection(prototypes, matrices):
     check_min_rank(prototypes, "prototypes", 2, " (prototypes, *atom)")
     atom_size = math.prod(static_shape(prototypes)[1:])
     flat = ops.reshape(prototypes, (-1, atom_size))
-    matrices = _flat_matrices(matrices, atom_size, "matrices")
-    if len(matrices.shape) == 2:
-        return ops.matmul(flat, matrices)
-    check_dims_match(
-        static_shape(matrices)[0],
-        static_shape(prototypes)[0],
-        "Per-prototype `matrices` (P, D, M) need one matrix per prototype. "
-        f"Received: matrices.shape={static_shape(matrices)}, "
-        f"prototypes.shape={static_shape(prototypes)}",
-    )
-    return ops.einsum("pd,pdm->pm", flat, matrices)
+    matrices = capsule_matrices(matrices, atom_size, "matrices", flat)
+    return _apply_to_prototypes(flat, matrices)
 
 
-def _clip_to_bounds(theta, bounds):
-    """Clip `theta (B, P, C, r)` to `[-b, b]` with `bounds` `(r,)` or `(P, r)`."""
-    bounds = ops.cast(bounds, theta.dtype)
-    check_rank(bounds, "bounds", (1, 2), " (r,) or (P, r)")
-    check_dims_match(
-        static_shape(bounds)[-1],
-        static_shape(theta)[-1],
-        "`bounds` must hold one bound per subspace dimension. Received: "
-        f"bounds.shape={static_shape(bounds)}, subspace dimension "
-        f"{static_shape(theta)[-1]}",
+def _theta(signals, prototypes, subspaces, bounds):
+    """Flat operands and `theta = W^T (x - w)` (clipped), `(B, P, C, r)`."""
+    signals, prototypes, subspaces = to_common_float(signals, prototypes, subspaces)
+    signals, prototypes = capsule_operands(signals, prototypes)
+    subspaces = capsule_matrices(
+        subspaces, static_shape(prototypes)[-1], "subspaces", prototypes
     )
-    if len(bounds.shape) == 2:
-        bounds = bounds[None, :, None, :]
-    return ops.clip(theta, -bounds, bounds)
+    # W^T x - W^T w: a global basis maps every signal once.
+    theta = _apply(signals, subspaces) - _broadcast_prototypes(
+        _apply_to_prototypes(prototypes, subspaces)
+    )
+    if bounds is not None:
+        bounds = ops.cast(ops.convert_to_tensor(bounds), theta.dtype)
+        _check_bounds(bounds, subspaces)
+        theta = _clip_theta(theta, bounds)
+    return prototypes, subspaces, theta
 
 
 def capsule_tangent_parameters(signals, prototypes, subspaces, bounds=None):
@@ -122,7 +122,7 @@ def capsule_tangent_parameters(signals, prototypes, subspaces, bounds=None):
     `[-b, b]` (the restricted tangent distance's r-orthotope).
 
     Args:
-        signals: `(B, P, C, *A)`.
+        signals: `(B, P, C, *A)` or shared `(B, 1, C, *A)`.
         prototypes: Subspace origins `(P, *A)`.
         subspaces: Bases `(D, r)` or `(P, D, r)` with `D = prod(A)`.
         bounds: Optional non-negative bounds `(r,)` or `(P, r)`.
@@ -140,13 +140,7 @@ def capsule_tangent_parameters(signals, prototypes, subspaces, bounds=None):
     ... ).ravel().tolist()
     [1.0, 1.0]
     """
-    signals, prototypes, subspaces = to_common_float(signals, prototypes, subspaces)
-    differences = _capsule_differences(signals, prototypes)
-    subspaces = _flat_matrices(subspaces, static_shape(differences)[-1], "subspaces")
-    theta = _capsule_apply(differences, subspaces)
-    if bounds is not None:
-        theta = _clip_to_bounds(theta, bounds)
-    return theta
+    return _theta(signals, prototypes, subspaces, bounds)[2]
 
 
 def capsule_tangent_projection(signals, prototypes, subspaces, bounds=None):
@@ -157,13 +151,13 @@ def capsule_tangent_projection(signals, prototypes, subspaces, bounds=None):
     columns; with `bounds`, `theta` is clipped first.
 
     Args:
-        signals: `(B, P, C, *A)`.
+        signals: `(B, P, C, *A)` or shared `(B, 1, C, *A)`.
         prototypes: Subspace origins `(P, *A)`.
         subspaces: Bases `(D, r)` or `(P, D, r)` with `D = prod(A)`.
         bounds: Optional non-negative bounds `(r,)` or `(P, r)`.
 
     Returns:
-        The projected signals, of the shape of `signals`.
+        The projected signals, of shape `(B, P, C, *A)`.
 
     Example:
 
@@ -175,13 +169,12 @@ def capsule_tangent_projection(signals, prototypes, subspaces, bounds=None):
     ... ).ravel().tolist()
     [1.0, 0.0, 0.0]
     """
-    signals, prototypes, subspaces = to_common_float(signals, prototypes, subspaces)
-    theta = capsule_tangent_parameters(signals, prototypes, subspaces, bounds)
-    atom_size = math.prod(static_shape(prototypes)[1:])
+    atom_shape = static_shape(ops.convert_to_tensor(signals))[3:]
+    flat_prototypes, subspaces, theta = _theta(signals, prototypes, subspaces, bounds)
     if len(subspaces.shape) == 2:
         offsets = ops.matmul(theta, ops.transpose(subspaces))
     else:
         offsets = ops.einsum("bpcr,pdr->bpcd", theta, subspaces)
-    flat_prototypes = ops.reshape(prototypes, (-1, atom_size))
-    projected = flat_prototypes[None, :, None, :] + offsets
-    return ops.reshape(projected, ops.shape(signals))
+    projected = _broadcast_prototypes(flat_prototypes) + offsets
+    shape = ops.shape(projected)
+    return ops.reshape(projected, tuple(shape[:3]) + tuple(atom_shape))

@@ -5,7 +5,10 @@ C = channels, i.e. the input vectors routed to a prototype, A = atom shape):
 
 * **routing** (`gibbs_routing`, `routing`) contracts the channel axis:
   signals `(B, P, C, *A)` and dissimilarities `(B, P, C)` become
-  `(B, P, *A)` and `(B, P)`, weighted by routing probabilities.
+  `(B, P, *A)` and `(B, P)`, weighted by routing probabilities. Signals
+  shared by all prototypes may be passed once, `(B, 1, C, *A)`.
+  `measured_gibbs_routing` measures and routes in one call, with memory
+  `O(B P C)` besides the inputs and outputs.
 * **competition** (`nearest_competition`, `gibbs_competition`,
   `competition`) lets the prototypes of each capsule compete: `(B, P, *A)`
   and `(B, P)` become `(B, K, *A)` and `(B, K)`. Capsule `i` owns the
@@ -24,6 +27,7 @@ data, so every function can be traced and compiled (`jit_compile=True`).
 
 import collections
 import math
+import numbers
 
 import numpy as np
 from keras import ops
@@ -97,21 +101,30 @@ def _check_signals_and_dissimilarities(
     signals_layout,
     dissimilarities_layout,
     names=("signals", "dissimilarities"),
+    shared_axis=None,
 ):
-    """`dissimilarities` has rank `rank`, equal to the leading dims of `signals`."""
+    """`dissimilarities` has rank `rank`, equal to the leading dims of `signals`.
+
+    On `shared_axis` the signals may have size 1 (shared, broadcast).
+    """
     signals_name, dissimilarities_name = names
     check_min_rank(signals, signals_name, rank, signals_layout)
     check_rank(dissimilarities, dissimilarities_name, rank, dissimilarities_layout)
     signals_shape = static_shape(signals)
     dissimilarities_shape = static_shape(dissimilarities)
     if any(
-        a is not None and b is not None and a != b
-        for a, b in zip(signals_shape[:rank], dissimilarities_shape)
+        a is not None and b is not None and a != b and not (axis == shared_axis == a)
+        for axis, (a, b) in enumerate(zip(signals_shape[:rank], dissimilarities_shape))
     ):
+        shared = (
+            f" (axis {shared_axis} of `{signals_name}` may also be 1)"
+            if shared_axis is not None
+            else ""
+        )
         raise ValueError(
             f"`{signals_name}`{signals_layout} and `{dissimilarities_name}`"
             f"{dissimilarities_layout} must agree in their first {rank} "
-            f"dimensions. Received: {signals_name}.shape={signals_shape}, "
+            f"dimensions{shared}. Received: {signals_name}.shape={signals_shape}, "
             f"{dissimilarities_name}.shape={dissimilarities_shape}"
         )
 
@@ -165,13 +178,15 @@ def _contract(weights, flat_signals, dissimilarities):
     """Weighted sums over the second-to-last axis of the (flattened) signals.
 
     `weights` and `dissimilarities` are `(B, N, M)`, `flat_signals` is
-    `(B, N, M, D)`; the results are `(B, N, D)` and `(B, N)`. The einsum is a
-    batched matrix product, so no intermediate is larger than the inputs.
+    `(B, N, M, D)`, or `(B, 1, M, D)` when shared by all `N`; the results are
+    `(B, N, D)` and `(B, N)`. Both are batched matrix products, so no
+    intermediate is larger than the inputs (shared signals are not copied).
     """
-    return (
-        ops.einsum("bnm,bnmd->bnd", weights, flat_signals),
-        ops.sum(weights * dissimilarities, axis=-1),
-    )
+    if static_shape(flat_signals)[1] == 1:
+        routed = ops.matmul(weights, ops.squeeze(flat_signals, 1))
+    else:
+        routed = ops.einsum("bnm,bnmd->bnd", weights, flat_signals)
+    return routed, ops.sum(weights * dissimilarities, axis=-1)
 
 
 def _route(signals, dissimilarities, weights, return_probabilities):
@@ -204,7 +219,9 @@ def gibbs_routing(
     the weights of a prototype therefore need not sum to 1 over its channels.
 
     Args:
-        signals: `(B, P, C, *A)`, the `C` signals routed to each prototype.
+        signals: `(B, P, C, *A)`, the `C` signals routed to each prototype,
+            or `(B, 1, C, *A)` when they are the same for every prototype
+            (shared signals are contracted without being copied).
         dissimilarities: `(B, P, C)`.
         beta: Inverse temperature per prototype: `None` (1), a scalar, or
             shape `(P,)` or `(P, 1)` (the `beta` weight of `GibbsRouting`).
@@ -247,6 +264,7 @@ def gibbs_routing(
         3,
         _ROUTING_LAYOUT,
         _ROUTING_DISSIMILARITY_LAYOUT,
+        shared_axis=1,
     )
     beta = _beta_column(
         beta, "beta", static_shape(dissimilarities)[1], dissimilarities.dtype
@@ -268,7 +286,7 @@ def routing(
     `dissimilarities_out[b, p] = sum_c w[b, p, c] d[b, p, c]`.
 
     Args:
-        signals: `(B, P, C, *A)`.
+        signals: `(B, P, C, *A)`, or shared `(B, 1, C, *A)`.
         dissimilarities: `(B, P, C)`.
         probability_transformation: A callable mapping `(B, P, C)`
             dissimilarities to weights of the same shape.
@@ -296,12 +314,125 @@ def routing(
         3,
         _ROUTING_LAYOUT,
         _ROUTING_DISSIMILARITY_LAYOUT,
+        shared_axis=1,
     )
     weights = ops.cast(
         probability_transformation(dissimilarities), dissimilarities.dtype
     )
     _check_weights(weights, dissimilarities)
     return _route(signals, dissimilarities, weights, return_probabilities)
+
+
+def check_linear_factor(linear_factor):
+    """Validate the `alpha` of the dissimilarity update; return a float or None."""
+    if linear_factor is None:
+        return None
+    if (
+        isinstance(linear_factor, bool)
+        or not isinstance(linear_factor, numbers.Real)
+        or not 0 < linear_factor < 1
+    ):
+        raise ValueError(
+            "`linear_factor` must be None (add the new dissimilarity) or a "
+            "number in the open interval (0, 1) (mix old and new). "
+            f"Received: linear_factor={linear_factor!r}"
+        )
+    return float(linear_factor)
+
+
+def mix_dissimilarities(dissimilarities, distances, linear_factor=None):
+    """The dissimilarity update of the measuring modules.
+
+    `(1 - alpha) * d_in + alpha * d` with `alpha = linear_factor`, or
+    `d_in + d` when `linear_factor` is `None`.
+
+    Args:
+        dissimilarities: The incoming dissimilarities `d_in`, broadcastable
+            to `distances`.
+        distances: The new distances `d`.
+        linear_factor: `alpha`, a number in the open interval (0, 1), or
+            `None`.
+
+    Returns:
+        The updated dissimilarities, of the shape of `distances`.
+    """
+    linear_factor = check_linear_factor(linear_factor)
+    dissimilarities = ops.cast(dissimilarities, distances.dtype)
+    if linear_factor is None:
+        return dissimilarities + distances
+    return (1.0 - linear_factor) * dissimilarities + linear_factor * distances
+
+
+def measured_gibbs_routing(
+    signals,
+    prototypes,
+    distance,
+    dissimilarities=None,
+    linear_factor=None,
+    beta=None,
+    axis=2,
+    return_probabilities=False,
+):
+    """Measuring and Gibbs routing in one call, in `O(B P C)` memory.
+
+    Computes `d = distance(signals, prototypes)`, mixes it into the incoming
+    dissimilarities (see `mix_dissimilarities`) and routes with
+    `gibbs_routing`. With signals shared by all prototypes,
+    `(B, 1, C, *A)`, and a distance in GEMM form (the Euclidean, Omega with
+    a global matrix and tangent distances of `anysma.ops`), no intermediate
+    has more than `O(B P C + B C D + B P D)` entries, in the forward and in
+    the backward pass: the `(B, P, C, D)` differences or tiled signals are
+    never built. This is the computation of a capsule `InputModule(
+    sparse_signal=True)` -> measuring module -> `GibbsRouting`.
+
+    Args:
+        signals: `(B, P, C, *A)` or shared `(B, 1, C, *A)`.
+        prototypes: `(P, *A)` (passed to `distance` only).
+        distance: A callable `(signals, prototypes) -> (B, P, C)`, e.g.
+            `functools.partial(anysma.ops.capsule_tangent_distance,
+            subspaces=W)`.
+        dissimilarities: Optional incoming dissimilarities, broadcastable to
+            `(B, P, C)`; `None` routes the distances alone.
+        linear_factor: `alpha` of the update, in (0, 1), or `None` for
+            `d_in + d`.
+        beta: Inverse temperature, as in `gibbs_routing`.
+        axis: The softmax axis, as in `gibbs_routing`.
+        return_probabilities: Also return the routing probabilities.
+
+    Returns:
+        The tuple `(signals, dissimilarities)` of shapes `(B, P, *A)` and
+        `(B, P)`; with `return_probabilities=True` followed by the
+        probabilities `(B, P, C)`.
+
+    Example:
+
+    >>> import functools
+    >>> import numpy as np
+    >>> from anysma.ops import capsule_minkowski_distance
+    >>> shared = np.random.rand(2, 1, 50, 8)  # 50 inputs for 10 prototypes
+    >>> routed, routed_dissimilarities = measured_gibbs_routing(
+    ...     shared, np.random.rand(10, 8), capsule_minkowski_distance)
+    >>> tuple(routed.shape), tuple(routed_dissimilarities.shape)
+    ((2, 10, 8), (2, 10))
+    """
+    if not callable(distance):
+        raise ValueError(
+            "`distance` must be a callable (signals, prototypes) -> "
+            "(batch, prototypes, channels), e.g. "
+            "`anysma.ops.capsule_minkowski_distance`. "
+            f"Received: distance={distance!r}"
+        )
+    distances = distance(signals, prototypes)
+    check_rank(
+        distances, "distance(signals, prototypes)", 3, _ROUTING_DISSIMILARITY_LAYOUT
+    )
+    if dissimilarities is not None:
+        distances = mix_dissimilarities(dissimilarities, distances, linear_factor)
+    else:
+        check_linear_factor(linear_factor)
+    return gibbs_routing(
+        signals, distances, beta, axis=axis, return_probabilities=return_probabilities
+    )
 
 
 # === Competition: (B, P, *A), (B, P) -> (B, K, *A), (B, K) ===

@@ -343,9 +343,14 @@ class LVQCapsuleNetworkTest(TestCase):
         model = models.LVQCapsuleNetwork(
             image_shape=(16, 16, 2), num_classes=5, dissimilarity_channels=2
         )
-        # Two 32-dimensional vectors per position of the 8 x 8 map.
+        # Two 32-dimensional vectors per position of the 8 x 8 map, passed
+        # once for all 64 capsules (sparse signals).
         self.assertEqual(
-            tuple(model.get_layer("caps1_input").output[0].shape), (None, 64, 128, 32)
+            tuple(model.get_layer("caps1_input").output[0].shape), (None, 1, 128, 32)
+        )
+        self.assertEqual(
+            tuple(model.get_layer("caps1_tangent_distance").output[1].shape),
+            (None, 64, 128),
         )
         self.assertEqual(
             tuple(model.get_layer("caps2_routing").output[0].shape), (None, 16, 64)

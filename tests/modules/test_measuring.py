@@ -776,3 +776,149 @@ class CapsuleIntegrationTest(TestCase):
             measuring_module(module_inputs)[1],
             atol=1e-5,
         )
+
+
+# === Shared (sparse) signals ===
+
+
+def _shared_cases():
+    """(module class, constructor arguments) covering every signal output."""
+    cases = [
+        (MinkowskiDistance, {}),
+        (MinkowskiDistance, {"order_p": 3, "signal_output": "protos"}),
+        (MinkowskiDistance, {"squared_dissimilarity": True, "linear_factor": None}),
+    ]
+    for scope in ("global", "local", "capsule_wise"):
+        for output in OmegaDistance.signal_outputs:
+            cases.append(
+                (
+                    OmegaDistance,
+                    {
+                        "matrix_scope": scope,
+                        "projected_atom_shape": 3,
+                        "signal_output": output,
+                    },
+                )
+            )
+        for cls in (TangentDistance, RestrictedTangentDistance):
+            for output in cls.signal_outputs:
+                cases.append(
+                    (
+                        cls,
+                        {
+                            "projected_atom_shape": 2,
+                            "matrix_scope": scope,
+                            "signal_output": output,
+                        },
+                    )
+                )
+    return cases
+
+
+class SharedSignalTest(TestCase):
+    """Signals shared by all capsules give the outputs of tiled signals."""
+
+    def test_outputs_equal_those_of_tiled_signals(self):
+        for distribution in DISTRIBUTIONS:
+            signals, dissimilarities = inputs_for((4,))
+            shared = signals[:, :1]
+            tiled = np.repeat(shared, 3, axis=1)
+            for cls, arguments in _shared_cases():
+                with self.subTest(distribution=distribution, cls=cls, **arguments):
+                    module = build(
+                        cls(prototype_distribution=distribution, **arguments),
+                        (shared, dissimilarities),
+                    )
+                    set_weights(module)
+                    shared_signals, shared_distances = module((shared, dissimilarities))
+                    tiled_signals, tiled_distances = module((tiled, dissimilarities))
+                    self.assertAllClose(
+                        shared_distances, tiled_distances, atol=2e-5, rtol=2e-5
+                    )
+                    expected_count = (
+                        1 if module._keeps_shared_signals() else module.proto_number
+                    )
+                    self.assertEqual(shared_signals.shape[1], expected_count)
+                    self.assertAllClose(
+                        np.broadcast_to(
+                            to_numpy(shared_signals), tuple(tiled_signals.shape)
+                        ),
+                        tiled_signals,
+                        atol=2e-5,
+                        rtol=2e-5,
+                    )
+                    symbolic = module.compute_output_shape(
+                        (
+                            (None,) + shared.shape[1:],
+                            (None,) + dissimilarities.shape[1:],
+                        )
+                    )
+                    self.assertEqual(symbolic[0][1:], tuple(shared_signals.shape)[1:])
+
+    def test_gradients_equal_those_of_tiled_signals(self):
+        signals, dissimilarities = inputs_for((4,))
+        shared = signals[:, :1]
+        for cls, arguments in (
+            (MinkowskiDistance, {}),
+            (OmegaDistance, {"matrix_scope": "global"}),
+            (TangentDistance, {"projected_atom_shape": 2}),
+        ):
+            module = build(
+                cls(prototype_distribution=(2, 3), **arguments),
+                (shared, dissimilarities),
+            )
+            set_weights(module)
+
+            def total(values, module=module):
+                return keras.ops.sum(module((values, dissimilarities))[1])
+
+            def tiled_total(values, module=module):
+                return total(keras.ops.repeat(values, 3, axis=1), module)
+
+            with self.subTest(cls=cls):
+                self.assertAllClose(
+                    autodiff_gradient(total, shared),
+                    autodiff_gradient(tiled_total, shared),
+                    atol=1e-5,
+                    rtol=1e-5,
+                )
+
+    def test_pre_training_equals_that_of_tiled_signals(self):
+        rng = np.random.default_rng(0)
+        shared = rng.normal(size=(40, 1, 2, 4)).astype("float32")
+        labels = np.arange(40) % 3
+        for arguments in ({}, {"capsule_inputs_are_equal": True}):
+            modules = [
+                TangentDistance(2, matrix_scope="local", prototype_distribution=(2, 3))
+                for _ in range(2)
+            ]
+            modules[0].pre_training(shared, labels, random_state=0, **arguments)
+            modules[1].pre_training(
+                np.repeat(shared, 3, axis=1), labels, random_state=0, **arguments
+            )
+            with self.subTest(**arguments):
+                for first, second in zip(modules[0].weights, modules[1].weights):
+                    self.assertAllClose(first, second, atol=1e-5)
+
+    def test_inside_a_capsule_with_sparse_input(self):
+        capsules = []
+        for sparse_signal in (False, True):
+            capsule = anysma.Capsule(prototype_distribution=(2, 3))
+            capsule.add(
+                [
+                    InputModule(
+                        signal_shape=(2, 4),
+                        dissimilarity_initializer="ones",
+                        sparse_signal=sparse_signal,
+                    ),
+                    TangentDistance(2, matrix_scope="capsule_wise"),
+                ]
+            )
+            capsules.append(capsule)
+        data = random((5, 8))
+        outputs = [capsule(data) for capsule in capsules]
+        capsules[1].modules[1].set_weights(capsules[0].modules[1].get_weights())
+        outputs = [capsule(data) for capsule in capsules]
+        self.assertShapeEqual(outputs[1][0], (5, 1, 2, 4))
+        self.assertShapeEqual(outputs[0][0], (5, 6, 2, 4))
+        self.assertAllClose(outputs[1][1], outputs[0][1], atol=1e-5)

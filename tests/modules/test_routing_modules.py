@@ -290,3 +290,40 @@ class SqueezeRoutingTest(TestCase):
     def test_needs_one_channel(self):
         with self.assertRaisesRegex(ValueError, r"one channel.*\(2, 3, 2, 4\)"):
             SqueezeRouting()(random_signal((2, 3, 2, 4)))
+
+
+class SharedSignalTest(TestCase):
+    """Signals shared by all prototypes route as tiled signals."""
+
+    def test_modules_equal_tiled_signals(self):
+        signals, dissimilarities = random_signal((2, 4, 5, 3))
+        shared = signals[:, :1]
+        tiled = np.repeat(shared, 4, axis=1)
+        modules = [
+            GibbsRouting(beta_initializer="glorot_uniform"),
+            GibbsRouting(norm_axis="capsules"),
+            Routing("flipmax"),
+        ]
+        for module in modules:
+            with self.subTest(module=module.get_config()):
+                shared_outputs = module((shared, dissimilarities))
+                if isinstance(module, GibbsRouting):
+                    # One inverse temperature per prototype, not per signal.
+                    self.assertEqual(tuple(module.beta.shape), (4, 1))
+                tiled_outputs = module((tiled, dissimilarities))
+                self.assertShapeEqual(shared_outputs[0], (2, 4, 3))
+                for shared_output, tiled_output in zip(shared_outputs, tiled_outputs):
+                    self.assertAllClose(shared_output, tiled_output, atol=1e-5)
+                self.assertEqual(
+                    module.compute_output_shape(((None, 1, 5, 3), (None, 4, 5))),
+                    ((None, 4, 3), (None, 4)),
+                )
+
+    def test_squeeze_routing_broadcasts_shared_signals(self):
+        signals, dissimilarities = random_signal((2, 4, 1, 3))
+        outputs = SqueezeRouting()((signals[:, :1], dissimilarities))
+        self.assertShapeEqual(outputs[0], (2, 4, 3))
+        self.assertAllClose(
+            outputs[0], np.repeat(signals[:, :1, 0], 4, axis=1), atol=1e-6
+        )
+        self.assertAllClose(outputs[1], dissimilarities[:, :, 0])

@@ -299,3 +299,53 @@ class AddBiasTest(TestCase):
             AddBias(axes=4)(random_signal((2, 2, 3, 4)))
         with self.assertRaisesRegex(TypeError, "module signal"):
             AddBias()(np.zeros((2, 2, 3, 4), dtype="float32"))
+
+
+class SharedSignalTest(TestCase):
+    """Signals shared by all capsules, `(B, 1, C, *A)`, as from
+    `InputModule(sparse_signal=True)`."""
+
+    def test_equal_tiled_signals_in_every_scope(self):
+        shared, dissimilarities = random_signal((2, 1, 3, 4, 2))
+        tiled = np.repeat(shared, 5, axis=1)
+        for scope in SCOPES:
+            for module in (
+                LinearTransformation(
+                    output_dim=3, axis=3, scope=scope, prototype_distribution=5
+                ),
+                AddBias(axes=[3, 4], scope=scope, prototype_distribution=5),
+            ):
+                with self.subTest(scope=scope, module=type(module).__name__):
+                    module((shared, dissimilarities))
+                    for index, weight in enumerate(module.weights):
+                        randomize(weight, index)
+                    shared_signals, _ = module((shared, dissimilarities))
+                    tiled_signals, _ = module((tiled, dissimilarities))
+                    # One weight per capsule expands the signals; shared
+                    # weights keep them shared.
+                    capsules = 5 if scope in ("local", "capsule_wise") else 1
+                    self.assertEqual(shared_signals.shape[1], capsules)
+                    self.assertEqual(
+                        module.compute_output_shape(
+                            ((None,) + shared.shape[1:], dissimilarities.shape)
+                        )[0][1],
+                        capsules,
+                    )
+                    self.assertAllClose(
+                        np.broadcast_to(
+                            keras.ops.convert_to_numpy(shared_signals),
+                            tuple(tiled_signals.shape),
+                        ),
+                        tiled_signals,
+                        atol=1e-5,
+                    )
+
+    def test_weights_have_one_entry_per_capsule(self):
+        shared, dissimilarities = random_signal((2, 1, 3, 4))
+        module = LinearTransformation(output_dim=2, prototype_distribution=(2, 5))
+        module((shared, dissimilarities))
+        self.assertEqual(tuple(module.linear_maps.shape), (5, 3, 4, 2))
+        # Without a prototype distribution one capsule is just one capsule.
+        alone = LinearTransformation(output_dim=2)
+        alone((shared, dissimilarities))
+        self.assertEqual(tuple(alone.linear_maps.shape), (1, 3, 4, 2))

@@ -513,3 +513,282 @@ class DistanceGradientTest(TestCase):
         prototypes, functions = _distance_functions()
         for name, function in functions.items():
             self.assertAllFinite(autodiff_gradient(function, prototypes), name)
+
+
+# === Fast paths (GEMM forms, shared signals) against the plain formulas ===
+
+
+def np_capsule_reference(
+    signals,
+    prototypes,
+    kind,
+    matrices=None,
+    bounds=None,
+    order_p=2,
+    squared=False,
+    epsilon=1e-7,
+):
+    """The broadcast formula in float64: tile the signals, build `x - w`."""
+    signals = np.asarray(signals, "float64")
+    prototypes = np.asarray(prototypes, "float64")
+    batch, _, channels = signals.shape[:3]
+    num_prototypes = prototypes.shape[0]
+    tiled = np.broadcast_to(
+        signals, (batch, num_prototypes, channels) + signals.shape[3:]
+    ).reshape(batch, num_prototypes, channels, -1)
+    differences = tiled - prototypes.reshape(num_prototypes, -1)[None, :, None]
+    if kind == "minkowski":
+        return np_p_norm(differences, order_p, squared, epsilon)
+    matrices = np.asarray(matrices, "float64")
+    per_prototype = np.broadcast_to(matrices, (num_prototypes,) + matrices.shape[-2:])
+    mapped = np.einsum("bpcd,pdm->bpcm", differences, per_prototype)
+    if kind == "omega":
+        return np_p_norm(mapped, order_p, squared, epsilon)
+    if bounds is not None:
+        limits = np.broadcast_to(bounds, (num_prototypes, matrices.shape[-1]))
+        mapped = np.clip(mapped, -limits[None, :, None], limits[None, :, None])
+    residual = differences - np.einsum("bpcr,pdr->bpcd", mapped, per_prototype)
+    return np_p_norm(residual, 2, squared, epsilon)
+
+
+def _fast_path_cases():
+    """(name, kind, fast function, keyword arguments) of every fast path."""
+    omega_global, omega_local = random((4, 3), 2), random((3, 4, 3), 3)
+    basis_global, basis_local = orthonormal((4, 2), 4), orthonormal((3, 4, 2), 5)
+    bounds_global = np.float32([0.2, 0.5])
+    bounds_local = np.abs(random((3, 2), 6)).astype("float32") * 0.5
+    cases = [
+        ("minkowski_2", "minkowski", anysma_ops.capsule_minkowski_distance, {}),
+        (
+            "squared_euclidean",
+            "minkowski",
+            anysma_ops.capsule_minkowski_distance,
+            {"squared": True},
+        ),
+        (
+            "minkowski_3",
+            "minkowski",
+            anysma_ops.capsule_minkowski_distance,
+            {"order_p": 3},
+        ),
+        (
+            "minkowski_1",
+            "minkowski",
+            anysma_ops.capsule_minkowski_distance,
+            {"order_p": 1},
+        ),
+        (
+            "omega_global",
+            "omega",
+            anysma_ops.capsule_omega_distance,
+            {"matrices": omega_global},
+        ),
+        (
+            "omega_local",
+            "omega",
+            anysma_ops.capsule_omega_distance,
+            {"matrices": omega_local, "squared": True},
+        ),
+        (
+            "omega_global_order_3",
+            "omega",
+            anysma_ops.capsule_omega_distance,
+            {"matrices": omega_global, "order_p": 3},
+        ),
+        (
+            "tangent_global",
+            "tangent",
+            anysma_ops.capsule_tangent_distance,
+            {"matrices": basis_global},
+        ),
+        (
+            "tangent_local",
+            "tangent",
+            anysma_ops.capsule_tangent_distance,
+            {"matrices": basis_local},
+        ),
+        (
+            "tangent_non_orthonormal",
+            "tangent",
+            anysma_ops.capsule_tangent_distance,
+            {"matrices": random((4, 2), 7), "squared": True},
+        ),
+        (
+            "restricted_global",
+            "tangent",
+            anysma_ops.capsule_restricted_tangent_distance,
+            {"matrices": basis_global, "bounds": bounds_global},
+        ),
+        (
+            "restricted_local",
+            "tangent",
+            anysma_ops.capsule_restricted_tangent_distance,
+            {"matrices": basis_local, "bounds": bounds_local},
+        ),
+    ]
+    return cases
+
+
+def _call_fast(function, signals, prototypes, kwargs):
+    kwargs = dict(kwargs)
+    matrices = kwargs.pop("matrices", None)
+    bounds = kwargs.pop("bounds", None)
+    if matrices is None:
+        return function(signals, prototypes, **kwargs)
+    if bounds is None:
+        return function(signals, prototypes, matrices, **kwargs)
+    return function(signals, prototypes, matrices, bounds, **kwargs)
+
+
+def _call_reference(kind, signals, prototypes, kwargs):
+    return np_capsule_reference(
+        keras.ops.convert_to_numpy(signals),
+        keras.ops.convert_to_numpy(prototypes),
+        kind,
+        kwargs.get("matrices"),
+        kwargs.get("bounds"),
+        kwargs.get("order_p", 2),
+        kwargs.get("squared", False),
+    )
+
+
+class CapsuleFastPathTest(TestCase):
+    """Every GEMM form and shared-signal path equals the broadcast formula."""
+
+    def test_forward_shared_and_per_prototype_signals(self):
+        prototypes = random((3, 2, 2), 1)
+        for layout, signals in (
+            ("shared", random((2, 1, 5, 2, 2))),
+            ("per_prototype", random((2, 3, 5, 2, 2))),
+        ):
+            for name, kind, function, kwargs in _fast_path_cases():
+                with self.subTest(case=name, layout=layout):
+                    distances = _call_fast(function, signals, prototypes, kwargs)
+                    self.assertShapeEqual(distances, (2, 3, 5))
+                    self.assertAllClose(
+                        distances,
+                        _call_reference(kind, signals, prototypes, kwargs),
+                        atol=2e-5,
+                        rtol=2e-5,
+                    )
+
+    def test_shared_signals_equal_tiled_signals(self):
+        shared = random((2, 1, 4, 4))
+        tiled = np.repeat(shared, 3, axis=1)
+        prototypes = random((3, 4), 1)
+        for name, _, function, kwargs in _fast_path_cases():
+            with self.subTest(case=name):
+                self.assertAllClose(
+                    _call_fast(function, shared, prototypes, kwargs),
+                    _call_fast(function, tiled, prototypes, kwargs),
+                    atol=2e-5,
+                    rtol=2e-5,
+                )
+
+    def test_pairwise_forms_equal_the_broadcast_formula(self):
+        x, prototypes = random((5, 4)), random((3, 4), 1)
+        signals = x[:, None, None, :]
+        pairwise = {
+            "tangent_global": anysma_ops.tangent_distance,
+            "tangent_local": anysma_ops.tangent_distance,
+            "restricted_global": anysma_ops.restricted_tangent_distance,
+            "restricted_local": anysma_ops.restricted_tangent_distance,
+            "omega_global": anysma_ops.omega_distance,
+            "omega_local": anysma_ops.omega_distance,
+        }
+        for name, kind, _, kwargs in _fast_path_cases():
+            if name not in pairwise:
+                continue
+            with self.subTest(case=name):
+                self.assertAllClose(
+                    _call_fast(pairwise[name], x, prototypes, kwargs),
+                    _call_reference(kind, signals, prototypes, kwargs)[:, :, 0],
+                    atol=2e-5,
+                    rtol=2e-5,
+                )
+
+
+@pytest.mark.requires_trainable_backend
+class CapsuleFastPathGradientTest(TestCase):
+    """Autodiff of the fast paths equals finite differences of the formula."""
+
+    def assert_gradients(self, name, kind, function, kwargs, signals, prototypes):
+        from anysma.testing.gradients import autodiff_gradient
+        from anysma.testing.gradients import numeric_gradient
+
+        arguments = {"signals": signals, "prototypes": prototypes}
+        for key in ("matrices", "bounds"):
+            if key in kwargs:
+                arguments[key] = kwargs[key]
+        # Bounds only matter where theta is clipped; their gradient is
+        # checked with the other parameters.
+        for wrt, value in arguments.items():
+
+            def fast(tensor, wrt=wrt):
+                call = dict(arguments, **{wrt: tensor})
+                options = dict(kwargs, **{k: call[k] for k in kwargs if k in call})
+                return _call_fast(
+                    function, call["signals"], call["prototypes"], options
+                )
+
+            def reference(tensor, wrt=wrt):
+                call = dict(arguments, **{wrt: keras.ops.convert_to_numpy(tensor)})
+                options = dict(kwargs, **{k: call[k] for k in kwargs if k in call})
+                return _call_reference(
+                    kind, call["signals"], call["prototypes"], options
+                )
+
+            if keras.backend.backend() == "jax":
+                import jax
+
+                # One compiled program instead of eager op-by-op compilation.
+                fast = jax.jit(fast)
+            with self.subTest(case=name, wrt=wrt):
+                self.assertAllClose(
+                    autodiff_gradient(fast, value),
+                    numeric_gradient(reference, value, dtype="float64"),
+                    atol=2e-3,
+                    rtol=2e-3,
+                )
+
+    def test_gradients_with_shared_signals(self):
+        signals, prototypes = random((2, 1, 3, 4), 8), random((3, 4), 9)
+        for name, kind, function, kwargs in _fast_path_cases():
+            self.assert_gradients(name, kind, function, kwargs, signals, prototypes)
+
+    def test_gradients_with_per_prototype_signals(self):
+        signals, prototypes = random((1, 3, 2, 4), 10), random((3, 4), 11)
+        for name, kind, function, kwargs in _fast_path_cases():
+            if name in ("minkowski_2", "omega_local", "tangent_local"):
+                self.assert_gradients(name, kind, function, kwargs, signals, prototypes)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="XLA's compiled memory analysis"
+)
+def test_shared_signals_never_build_the_difference_tensor():
+    # Compiled forward + backward pass: with shared signals the temporaries of
+    # the GEMM forms stay far below one (B, P, C, D) tensor.
+    import jax
+
+    batch, prototypes_count, channels, dim = 4, 64, 256, 32
+    signals = random((batch, 1, channels, dim))
+    prototypes = random((prototypes_count, dim), 1)
+    omega = random((dim, 8), 2)
+    basis = orthonormal((dim, 8), 3)
+    difference_bytes = batch * prototypes_count * channels * dim * 4
+    distances = {
+        "euclidean": lambda s, w: anysma_ops.capsule_minkowski_distance(s, w),
+        "omega_global": lambda s, w: anysma_ops.capsule_omega_distance(s, w, omega),
+        "tangent_global": lambda s, w: anysma_ops.capsule_tangent_distance(s, w, basis),
+    }
+    for name, distance in distances.items():
+
+        def loss(s, w, distance=distance):
+            return keras.ops.sum(distance(s, w))
+
+        compiled = (
+            jax.jit(jax.grad(loss, argnums=(0, 1))).lower(signals, prototypes).compile()
+        )
+        temporary = compiled.memory_analysis().temp_size_in_bytes
+        assert temporary < difference_bytes / 4, (name, temporary)

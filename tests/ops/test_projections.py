@@ -158,3 +158,41 @@ class TangentProjectionTest(TestCase):
             orthonormal((5, 2)).astype("float16"),
         )
         self.assertEqual(str(np.asarray(projected).dtype), "float16")
+
+
+class SharedSignalTest(TestCase):
+    """Signals shared by all prototypes, `(B, 1, C, *A)`, act as tiled ones."""
+
+    def test_projections_equal_those_of_tiled_signals(self):
+        shared = random((2, 1, 4, 5))
+        tiled = np.repeat(shared, 3, axis=1)
+        prototypes = random((3, 5), 1)
+        for subspaces in (orthonormal((5, 2), 2), orthonormal((3, 5, 2), 3)):
+            for bounds in (None, np.float32([0.1, 0.3])):
+                with self.subTest(subspaces=subspaces.shape, bounds=bounds):
+                    self.assertAllClose(
+                        projections.capsule_tangent_parameters(
+                            shared, prototypes, subspaces, bounds
+                        ),
+                        np_theta(tiled, prototypes, subspaces, bounds),
+                        atol=1e-5,
+                    )
+                    self.assertAllClose(
+                        projections.capsule_tangent_projection(
+                            shared, prototypes, subspaces, bounds
+                        ),
+                        np_tangent_projection(tiled, prototypes, subspaces, bounds),
+                        atol=1e-5,
+                    )
+
+    def test_a_global_matrix_keeps_shared_signals_shared(self):
+        shared = random((2, 1, 4, 5))
+        global_matrix, local_matrices = random((5, 2), 1), random((3, 5, 2), 2)
+        projected = projections.capsule_projection(shared, global_matrix)
+        self.assertShapeEqual(projected, (2, 1, 4, 2))
+        self.assertAllClose(projected, shared @ global_matrix, atol=1e-5)
+        self.assertAllClose(
+            projections.capsule_projection(shared, local_matrices),
+            np.einsum("bpcd,pdm->bpcm", np.repeat(shared, 3, axis=1), local_matrices),
+            atol=1e-5,
+        )

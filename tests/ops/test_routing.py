@@ -2,10 +2,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from anysma.ops.distances import capsule_minkowski_distance
+from anysma.ops.distances import capsule_tangent_distance
 from anysma.ops.routing import competition
 from anysma.ops.routing import dynamic_routing
 from anysma.ops.routing import gibbs_competition
 from anysma.ops.routing import gibbs_routing
+from anysma.ops.routing import measured_gibbs_routing
+from anysma.ops.routing import mix_dissimilarities
 from anysma.ops.routing import nearest_competition
 from anysma.ops.routing import routing
 from anysma.testing import TestCase
@@ -317,6 +321,152 @@ class GibbsRoutingTest(TestCase):
             gibbs_routing(signals, random(2, 3))
         with self.assertRaisesRegex(ValueError, r"`beta` must be .*\(3,\)"):
             gibbs_routing(signals, dissimilarities, beta=np.ones(4))
+
+
+class SharedSignalRoutingTest(TestCase):
+    """Signals shared by all prototypes, `(B, 1, C, *A)`, route as tiled ones."""
+
+    def test_gibbs_routing_and_routing_equal_tiled_signals(self):
+        shared, dissimilarities = random(2, 1, 5, 2, 3), random(2, 4, 5, seed=1)
+        tiled = np.repeat(shared, 4, axis=1)
+        expected = reference_gibbs_routing(tiled, dissimilarities)
+        for axis in ("channels", "capsules"):
+            with self.subTest(axis=axis):
+                routed, routed_dissimilarities = gibbs_routing(
+                    shared, dissimilarities, axis=axis
+                )
+                reference = reference_gibbs_routing(
+                    tiled, dissimilarities, axis=2 if axis == "channels" else 1
+                )
+                self.assertShapeEqual(routed, (2, 4, 2, 3))
+                self.assertAllClose(routed, reference[0], atol=1e-5)
+                self.assertAllClose(routed_dissimilarities, reference[1], atol=1e-5)
+        routed, _ = routing(shared, dissimilarities, keras_flipmax)
+        weights = np.apply_along_axis(
+            reference_flipmax, -1, dissimilarities.astype("float64")
+        )
+        self.assertAllClose(
+            routed, reference_routing(tiled, dissimilarities, weights)[0], atol=1e-5
+        )
+        self.assertAllClose(
+            gibbs_routing(shared, dissimilarities)[0], expected[0], atol=1e-5
+        )
+
+    def test_gradients_equal_those_of_tiled_signals(self):
+        shared, dissimilarities = random(1, 1, 3, 2), random(1, 2, 3, seed=1)
+        weights = ops.convert_to_tensor(random(1, 2, 2, seed=2))
+
+        def loss(signals, dissimilarities):
+            routed, routed_dissimilarities = gibbs_routing(signals, dissimilarities)
+            return ops.sum(routed * weights) + ops.sum(routed_dissimilarities)
+
+        def tiled_loss(signals, dissimilarities):
+            return loss(ops.repeat(signals, 2, axis=1), dissimilarities)
+
+        self.assertAllClose(
+            autodiff_gradients(loss, shared, dissimilarities),
+            numeric_gradients(tiled_loss, shared, dissimilarities),
+            atol=2e-3,
+            rtol=2e-3,
+        )
+
+    def test_other_sizes_on_axis_1_are_rejected(self):
+        with self.assertRaisesRegex(ValueError, r"may also be 1.*signals.shape"):
+            gibbs_routing(random(2, 2, 5, 4), random(2, 3, 5))
+
+
+def reference_measured_gibbs_routing(signals, prototypes, incoming, alpha):
+    """Tile, measure the Euclidean distance, mix, route: the plain formula."""
+    prototypes = np.asarray(prototypes, "float64")
+    tiled = np.broadcast_to(
+        np.asarray(signals, "float64"),
+        (signals.shape[0], len(prototypes)) + signals.shape[2:],
+    )
+    distances = np.sqrt(
+        np.maximum(np.sum((tiled - prototypes[None, :, None]) ** 2, -1), 1e-7)
+    )
+    mixed = (1 - alpha) * incoming + alpha * distances
+    return reference_gibbs_routing(tiled, mixed)
+
+
+class MeasuredGibbsRoutingTest(TestCase):
+    def test_matches_the_plain_formula(self):
+        shared, prototypes = random(2, 1, 6, 3), random(4, 3, seed=1)
+        incoming = random(2, 4, 6, seed=2)
+        routed, routed_dissimilarities, probabilities = measured_gibbs_routing(
+            shared,
+            prototypes,
+            capsule_minkowski_distance,
+            incoming,
+            linear_factor=0.3,
+            return_probabilities=True,
+        )
+        expected = reference_measured_gibbs_routing(shared, prototypes, incoming, 0.3)
+        self.assertAllClose(routed, expected[0], atol=1e-5)
+        self.assertAllClose(routed_dissimilarities, expected[1], atol=1e-5)
+        self.assertAllClose(probabilities, expected[2], atol=1e-5)
+        # Without incoming dissimilarities the distances are routed alone.
+        routed, routed_dissimilarities = measured_gibbs_routing(
+            shared, prototypes, capsule_minkowski_distance, beta=2.0
+        )
+        distances = capsule_minkowski_distance(shared, prototypes)
+        expected = gibbs_routing(shared, distances, beta=2.0)
+        self.assertAllClose(routed, expected[0], atol=1e-6)
+        self.assertAllClose(routed_dissimilarities, expected[1], atol=1e-6)
+
+    def test_gradients_match_the_plain_formula(self):
+        shared, prototypes = random(1, 1, 3, 2), random(2, 2, seed=1)
+        incoming = random(1, 2, 3, seed=2)
+        basis = np.float32([[0.6], [0.8]])
+        weights = ops.convert_to_tensor(random(1, 2, 2, seed=3))
+
+        def loss(signals, prototypes):
+            routed, routed_dissimilarities = measured_gibbs_routing(
+                signals,
+                prototypes,
+                lambda s, w: capsule_tangent_distance(s, w, basis),
+                incoming,
+                linear_factor=0.5,
+            )
+            return ops.sum(routed * weights) + ops.sum(routed_dissimilarities)
+
+        def plain(signals, prototypes):
+            # Tiled signals and the explicit residual (I - W W^T)(x - w).
+            tiled = ops.repeat(signals, 2, axis=1)
+            differences = tiled - prototypes[None, :, None]
+            residual = differences - ops.matmul(ops.matmul(differences, basis), basis.T)
+            distances = ops.sqrt(
+                ops.maximum(ops.sum(ops.square(residual), axis=-1), 1e-7)
+            )
+            mixed = 0.5 * ops.convert_to_tensor(incoming) + 0.5 * distances
+            routed, routed_dissimilarities = gibbs_routing(tiled, mixed)
+            return ops.sum(routed * weights) + ops.sum(routed_dissimilarities)
+
+        self.assertAllClose(
+            autodiff_gradients(loss, shared, prototypes),
+            numeric_gradients(plain, shared, prototypes),
+            atol=3e-3,
+            rtol=3e-3,
+        )
+
+    def test_mix_dissimilarities(self):
+        incoming, distances = random(2, 3), random(2, 3, seed=1)
+        self.assertAllClose(
+            mix_dissimilarities(incoming, distances), incoming + distances
+        )
+        self.assertAllClose(
+            mix_dissimilarities(incoming, distances, 0.25),
+            0.75 * incoming + 0.25 * distances,
+        )
+        with self.assertRaisesRegex(ValueError, r"Received: linear_factor=1"):
+            mix_dissimilarities(incoming, distances, 1)
+
+    def test_invalid_arguments(self):
+        shared, prototypes = random(2, 1, 6, 3), random(4, 3, seed=1)
+        with self.assertRaisesRegex(ValueError, r"`distance` must be a callable"):
+            measured_gibbs_routing(shared, prototypes, "euclidean")
+        with self.assertRaisesRegex(ValueError, r"must have rank 3"):
+            measured_gibbs_routing(shared, prototypes, lambda s, w: ops.ones((2, 4)))
 
 
 class RoutingTest(TestCase):

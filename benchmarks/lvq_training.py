@@ -1,0 +1,110 @@
+"""Worker: train anysma's GLVQ or GMLVQ on MNIST or Tecator, one backend.
+
+Run by `run.py` in a fresh process with `KERAS_BACKEND` set; takes one JSON
+config argument and prints one JSON result line (see `_protocol.run_worker`).
+
+Protocol (the one ProtoTorch's examples use, so the two are comparable):
+Adam, shuffled mini-batches, float32, the GLVQ cost on the `flip` output;
+prototypes start at the class means (ProtoTorch's `SMCI`). The test
+accuracy is evaluated every `eval_every` epochs; the evaluation time is left
+out of the training time. `fit_seconds` includes the first epoch and hence
+the backend's tracing/compilation; `steady_samples_per_s` leaves the first
+epoch out.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _protocol  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _load(config):
+    if config["data"] == "mnist":
+        return _protocol.load_mnist(config.get("n_train"), config.get("n_test"))
+    if config["data"] == "tecator":
+        x_train, y_train, x_test, y_test = _protocol.load_tecator_split()
+        return (
+            x_train.astype(np.float32),
+            y_train,
+            x_test.astype(np.float32),
+            y_test,
+        )
+    raise ValueError(f"unknown data set {config['data']!r}")
+
+
+def _build(anysma, config, input_dim, num_classes):
+    models = {"glvq": anysma.models.GLVQ, "gmlvq": anysma.models.GMLVQ}
+    if config["model"] not in models:
+        raise ValueError(f"unknown model {config['model']!r}")
+    return models[config["model"]](
+        input_dim=input_dim, num_classes=num_classes, prototypes_per_class=1
+    )
+
+
+def main(config):
+    import keras
+
+    import anysma
+
+    keras.utils.set_random_seed(config.get("seed", 0))
+    x_train, y_train, x_test, y_test = _load(config)
+    num_classes = int(y_train.max()) + 1
+    model = _build(anysma, config, x_train.shape[1], num_classes)
+    # Class means as the initial prototypes (ProtoTorch's SMCI).
+    means = np.stack([x_train[y_train == c].mean(axis=0) for c in range(num_classes)])
+    model.measuring_module.prototypes.assign(means.astype("float32"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.get("learning_rate", 0.01)),
+        loss=anysma.losses.GlvqLoss(),
+    )
+    targets = keras.utils.to_categorical(y_train, num_classes)
+
+    def test_accuracy():
+        scores = model.predict(x_test, batch_size=4096, verbose=0)
+        return _protocol.accuracy(y_test, np.argmax(scores, axis=-1))
+
+    epochs = config["epochs"]
+    eval_every = config.get("eval_every", 1)
+    target = config.get("target_accuracy")
+    curve, epoch_seconds = [], []
+    training = _protocol.Stopwatch()
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        with training:
+            model.fit(
+                x_train,
+                targets,
+                batch_size=config["batch_size"],
+                epochs=1,
+                shuffle=True,
+                verbose=0,
+            )
+        epoch_seconds.append(time.perf_counter() - start)
+        if epoch % eval_every == 0 or epoch == epochs:
+            curve.append((epoch, training.seconds, test_accuracy()))
+    n_train = len(x_train)
+    steady = epoch_seconds[1:]
+    reached = [seconds for _, seconds, acc in curve if target and acc >= target]
+    return {
+        "library": "anysma",
+        "backend": keras.backend.backend(),
+        "n_train": n_train,
+        "passes": epochs,
+        "fit_seconds": training.seconds,
+        "samples_per_s": epochs * n_train / training.seconds,
+        "steady_samples_per_s": (
+            len(steady) * n_train / sum(steady) if steady else None
+        ),
+        "test_accuracy": curve[-1][2],
+        "target_accuracy": target,
+        "time_to_target_s": reached[0] if reached else None,
+        "accuracy_curve": curve,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(_protocol.run_worker(main))
