@@ -7,6 +7,7 @@ _select_backend()
 from anysma import callbacks  # noqa: E402
 from anysma import constraints  # noqa: E402
 from anysma import datasets  # noqa: E402
+from anysma import layers  # noqa: E402
 from anysma import losses  # noqa: E402
 from anysma import models  # noqa: E402
 from anysma import modules  # noqa: E402

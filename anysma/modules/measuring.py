@@ -987,7 +987,8 @@ class OmegaDistance(PointMatrixPrototype):
 
         Returns:
             A tensor of shape `(batch, prototypes, channels,
-            *projected_atom_shape)`.
+            *projected_atom_shape)`; shared signals `(batch, 1, channels,
+            *atom)` mapped by a global matrix stay shared (axis 1 is 1).
         """
         return self._reshape_projected(
             projections.capsule_projection(
