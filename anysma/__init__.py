@@ -25,6 +25,7 @@ __all__ = [
     "callbacks",
     "constraints",
     "datasets",
+    "layers",
     "losses",
     "models",
     "ops",
