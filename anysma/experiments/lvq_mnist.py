@@ -53,9 +53,40 @@ def build_model(lr):
 
 def run(args):
     """Train and evaluate; return the final metrics as a dict."""
+
+    def plot(visualization, model, directory):
+        visualization.plot_prototypes(
+            model,
+            image_shape=IMAGE_SHAPE,
+            ncols=10,
+            path=os.path.join(directory, "prototypes.png"),
+        )
+        return ["prototypes.png"]
+
+    return run_on_flat_mnist(
+        args,
+        NAME,
+        build_model(args.lr),
+        plot,
+        extra_callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=5)],
+    )
+
+
+def run_on_flat_mnist(args, name, model, plot, extra_callbacks=()):
+    """Pre-train, fit and evaluate a compiled LVQ model on flattened MNIST.
+
+    Shared by `lvq_mnist` and `rtlvq_mnist`.
+
+    Args:
+        args: The parsed flags.
+        name: The experiment name (output subfolder).
+        model: A compiled LVQ model on 784 features, 10 classes.
+        plot: Function `(visualization, model, directory) -> [file names]`.
+        extra_callbacks: Callbacks added to the common ones.
+    """
     from anysma.datasets import mnist
 
-    directory, started = common.start(args, NAME)
+    directory, started = common.start(args, name)
     (x_train, y_train), (x_test, y_test) = common.load_image_data(
         mnist, args, channels_last=False
     )
@@ -64,7 +95,6 @@ def run(args):
     y_train_onehot = keras.utils.to_categorical(y_train, 10)
     y_test_onehot = keras.utils.to_categorical(y_test, 10)
 
-    model = build_model(args.lr)
     if args.weights:
         common.load_weights(model, args.weights)
     if not args.testing:
@@ -82,7 +112,7 @@ def run(args):
             epochs=args.epochs,
             validation_data=(x_test, y_test_onehot),
             callbacks=common.training_callbacks(directory, debug=args.debug)
-            + [keras.callbacks.EarlyStopping(monitor="loss", patience=5)],
+            + list(extra_callbacks),
             verbose=args.verbose,
         )
         common.save_final_weights(model, directory)
@@ -94,14 +124,8 @@ def run(args):
     if not args.no_plots:
         visualization = common.optional_visualization()
         if visualization is not None:
-            visualization.plot_prototypes(
-                model,
-                image_shape=IMAGE_SHAPE,
-                ncols=10,
-                path=os.path.join(directory, "prototypes.png"),
-            )
-            plots.append("prototypes.png")
-    return common.finish(directory, NAME, args, started, metrics, plots)
+            plots = plot(visualization, model, directory)
+    return common.finish(directory, name, args, started, metrics, plots)
 
 
 def main(argv=None, prog=NAME):

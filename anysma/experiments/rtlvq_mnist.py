@@ -20,13 +20,13 @@ import keras
 import numpy as np
 
 from anysma.experiments import common
+from anysma.experiments import lvq_mnist
 
 NAME = "rtlvq_mnist"
 DATASET = "mnist"
 EXPECTED = "about 97% test accuracy (original)"
 IMAGE_SHAPE = (28, 28)
 SUBSPACE_DIM = 12
-PRE_TRAINING_SAMPLES = 10000
 
 
 def build_parser(prog=NAME):
@@ -54,53 +54,16 @@ def build_model(lr):
 
 def run(args):
     """Train and evaluate; return the final metrics as a dict."""
-    from anysma.datasets import mnist
 
-    directory, started = common.start(args, NAME)
-    (x_train, y_train), (x_test, y_test) = common.load_image_data(
-        mnist, args, channels_last=False
-    )
-    x_train = x_train.reshape(len(x_train), -1)
-    x_test = x_test.reshape(len(x_test), -1)
-    y_train_onehot = keras.utils.to_categorical(y_train, 10)
-    y_test_onehot = keras.utils.to_categorical(y_test, 10)
-
-    model = build_model(args.lr)
-    if args.weights:
-        common.load_weights(model, args.weights)
-    if not args.testing:
-        if not args.weights:
-            rows = np.random.default_rng(args.seed).choice(
-                len(x_train), min(PRE_TRAINING_SAMPLES, len(x_train)), replace=False
-            )
-            model.pre_training(
-                x_train[rows], y_train[rows], random_state=args.seed, n_init=1
-            )
-        model.fit(
-            x_train,
-            y_train_onehot,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            validation_data=(x_test, y_test_onehot),
-            callbacks=common.training_callbacks(directory, debug=args.debug),
-            verbose=args.verbose,
+    def plot(visualization, model, directory):
+        visualization.plot_prototypes_with_tangents(
+            model,
+            image_shape=IMAGE_SHAPE,
+            path=os.path.join(directory, "prototypes_tangents.png"),
         )
-        common.save_final_weights(model, directory)
-    metrics = {
-        **common.evaluate(model, x_train, y_train_onehot, 256, "train"),
-        **common.evaluate(model, x_test, y_test_onehot, 256, "test"),
-    }
-    plots = []
-    if not args.no_plots:
-        visualization = common.optional_visualization()
-        if visualization is not None:
-            visualization.plot_prototypes_with_tangents(
-                model,
-                image_shape=IMAGE_SHAPE,
-                path=os.path.join(directory, "prototypes_tangents.png"),
-            )
-            plots.append("prototypes_tangents.png")
-    return common.finish(directory, NAME, args, started, metrics, plots)
+        return ["prototypes_tangents.png"]
+
+    return lvq_mnist.run_on_flat_mnist(args, NAME, build_model(args.lr), plot)
 
 
 def main(argv=None, prog=NAME):
