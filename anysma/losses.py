@@ -31,6 +31,8 @@ import numpy as np
 from keras import ops
 
 from anysma.api_export import anysma_export
+from anysma.ops.reductions import selected_max
+from anysma.ops.reductions import selected_min
 
 _HALF_DTYPES = ("float16", "bfloat16")
 SQUASH_FUNCTIONS = ("identity", "sigmoid", "relu")
@@ -155,8 +157,8 @@ def _masked_logsumexp(values, mask):
     so nothing overflows and no `-inf * 0` reaches the gradient. Rows without
     any masked entry give `log(tiny)` instead of `-inf`.
     """
-    lowest = ops.min(values, axis=-1, keepdims=True)
-    maximum = ops.max(ops.where(mask, values, lowest), axis=-1, keepdims=True)
+    lowest = selected_min(values, axis=-1, keepdims=True)
+    maximum = selected_max(ops.where(mask, values, lowest), axis=-1, keepdims=True)
     shifted = ops.where(mask, values - maximum, ops.zeros_like(values))
     exponentials = ops.where(mask, ops.exp(shifted), ops.zeros_like(values))
     total = ops.sum(exponentials, axis=-1)
@@ -214,11 +216,11 @@ def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
     squash_func, beta, margin = _check_squashing(squash_func, beta, margin)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    highest = ops.max(y_pred, axis=-1)
-    lowest = ops.min(y_pred, axis=-1, keepdims=True)
+    highest = selected_max(y_pred, axis=-1)
+    lowest = selected_min(y_pred, axis=-1, keepdims=True)
     # Replacing entries by the row minimum keeps the maxima unchanged.
-    correct = ops.max(ops.where(is_correct, y_pred, lowest), axis=-1)
-    best_wrong = ops.max(ops.where(is_correct, lowest, y_pred), axis=-1)
+    correct = selected_max(ops.where(is_correct, y_pred, lowest), axis=-1)
+    best_wrong = selected_max(ops.where(is_correct, lowest, y_pred), axis=-1)
     lowest = ops.squeeze(lowest, -1)
     denominator = 2 * highest + 2 * lowest - best_wrong - correct
     mu = _safe_divide(best_wrong - correct, denominator)
@@ -263,10 +265,10 @@ def glvq_loss_over_dissimilarities(
     squash_func, beta, margin = _check_squashing(squash_func, beta, margin)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    highest = ops.max(y_pred, axis=-1, keepdims=True)
+    highest = selected_max(y_pred, axis=-1, keepdims=True)
     # Replacing entries by the row maximum keeps the minima unchanged.
-    correct = ops.min(ops.where(is_correct, y_pred, highest), axis=-1)
-    closest_wrong = ops.min(ops.where(is_correct, highest, y_pred), axis=-1)
+    correct = selected_min(ops.where(is_correct, y_pred, highest), axis=-1)
+    closest_wrong = selected_min(ops.where(is_correct, highest, y_pred), axis=-1)
     mu = _safe_divide(correct - closest_wrong, correct + closest_wrong)
     return _squash(mu, squash_func, beta, margin)
 
@@ -338,8 +340,10 @@ def spread_loss(y_true, y_pred, margin=0.2):
     margin = _check_non_negative(margin, "margin")
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    lowest = ops.min(y_pred, axis=-1, keepdims=True)
-    correct = ops.max(ops.where(is_correct, y_pred, lowest), axis=-1, keepdims=True)
+    lowest = selected_min(y_pred, axis=-1, keepdims=True)
+    correct = selected_max(
+        ops.where(is_correct, y_pred, lowest), axis=-1, keepdims=True
+    )
     penalties = ops.square(ops.relu(margin - (correct - y_pred)))
     return ops.sum(ops.where(is_correct, ops.zeros_like(penalties), penalties), -1)
 

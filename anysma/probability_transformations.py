@@ -36,6 +36,8 @@ import keras
 from keras import ops
 
 from anysma.api_export import anysma_export
+from anysma.ops.reductions import selected_max
+from anysma.ops.reductions import selected_min
 
 _HALF_DTYPES = ("float16", "bfloat16")
 
@@ -118,7 +120,10 @@ def softmax(tensors, axis=-1, max_stabilization=True):
     _check_bool(max_stabilization, "max_stabilization")
     tensors, dtype = _to_compute_dtype(tensors)
     if max_stabilization:
-        tensors = tensors - ops.max(tensors, axis=axis, keepdims=True)
+        # The shift cancels in the result; its gradient is exactly 0.
+        tensors = tensors - ops.stop_gradient(
+            ops.max(tensors, axis=axis, keepdims=True)
+        )
     exponentials = ops.exp(tensors)
     probabilities = exponentials / ops.sum(exponentials, axis=axis, keepdims=True)
     return ops.cast(probabilities, dtype)
@@ -174,7 +179,7 @@ def neg_exp(tensors, axis=-1, max_normalization=False):
     tensors, dtype = _to_compute_dtype(tensors)
     exponents = -tensors
     if max_normalization:
-        exponents = exponents + ops.min(tensors, axis=axis, keepdims=True)
+        exponents = exponents + selected_min(tensors, axis=axis, keepdims=True)
     return ops.cast(ops.exp(exponents), dtype)
 
 
@@ -205,9 +210,9 @@ def flipmax(tensors, axis=-1, lower_bound=1e-7):
     lower_bound = _check_lower_bound(lower_bound)
     tensors, dtype = _to_compute_dtype(tensors)
     flipped = (
-        ops.max(tensors, axis=axis, keepdims=True)
+        selected_max(tensors, axis=axis, keepdims=True)
         - tensors
-        + ops.min(tensors, axis=axis, keepdims=True)
+        + selected_min(tensors, axis=axis, keepdims=True)
         + lower_bound
     )
     return ops.cast(flipped / ops.sum(flipped, axis=axis, keepdims=True), dtype)
@@ -240,8 +245,8 @@ def flip(tensors, axis=-1, lower_bound=1e-7):
     axis = _check_axis(axis)
     lower_bound = _check_lower_bound(lower_bound)
     tensors, dtype = _to_compute_dtype(tensors)
-    maximum = ops.max(tensors, axis=axis, keepdims=True) + lower_bound
-    flipped = maximum - tensors + ops.min(tensors, axis=axis, keepdims=True)
+    maximum = selected_max(tensors, axis=axis, keepdims=True) + lower_bound
+    flipped = maximum - tensors + selected_min(tensors, axis=axis, keepdims=True)
     return ops.cast(flipped / maximum, dtype)
 
 
@@ -271,7 +276,7 @@ def margin_flip(tensors, axis=-1, margin=1e-4, lower_bound=1e-7):
     margin = _check_margin(margin)
     lower_bound = _check_lower_bound(lower_bound)
     tensors, dtype = _to_compute_dtype(tensors)
-    maximum = ops.max(tensors, axis=axis, keepdims=True) + lower_bound
+    maximum = selected_max(tensors, axis=axis, keepdims=True) + lower_bound
     flipped = ops.minimum(maximum - tensors + margin, maximum)
     return ops.cast(flipped / maximum, dtype)
 
@@ -307,7 +312,7 @@ def margin_log_flip(tensors, axis=-1, margin=1e-4, lower_bound=1e-7):
     # log1p(d + lb) == log(d + 1 + lb), but stays > 0 at d = 0 even where
     # `1 + lower_bound` would round to 1.
     compressed = ops.log1p(tensors + lower_bound)
-    maximum = ops.max(compressed, axis=axis, keepdims=True)
+    maximum = selected_max(compressed, axis=axis, keepdims=True)
     flipped = ops.minimum(maximum - compressed + margin, maximum)
     return ops.cast(flipped / maximum, dtype)
 

@@ -17,6 +17,8 @@ from anysma._identifiers import public_classes
 from anysma._identifiers import resolve_identifier
 from anysma.api_export import anysma_export
 from anysma.ops import linalg
+from anysma.ops.reductions import selected_max
+from anysma.ops.reductions import selected_min
 
 
 def _check_alpha(alpha):
@@ -127,7 +129,7 @@ class MinValue(keras.regularizers.Regularizer):
         self.axis = _check_axis(axis)
 
     def __call__(self, x):
-        return self.alpha * ops.mean(ops.min(x, axis=self.axis))
+        return self.alpha * ops.mean(selected_min(x, axis=self.axis))
 
     def get_config(self):
         axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
@@ -158,7 +160,7 @@ class MaxValue(keras.regularizers.Regularizer):
         self.axis = _check_axis(axis)
 
     def __call__(self, x):
-        return self.alpha * ops.mean(ops.max(x, axis=self.axis))
+        return self.alpha * ops.mean(selected_max(x, axis=self.axis))
 
     def get_config(self):
         axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis

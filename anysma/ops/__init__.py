@@ -19,6 +19,8 @@ from anysma.ops.linalg import trace
 from anysma.ops.linalg import trace_normalization
 from anysma.ops.norms import euclidean_norm
 from anysma.ops.norms import p_norm
+from anysma.ops.reductions import selected_max
+from anysma.ops.reductions import selected_min
 from anysma.ops.routing import competition
 from anysma.ops.routing import dynamic_routing
 from anysma.ops.routing import gibbs_competition
@@ -54,6 +56,8 @@ __all__ = [
     "p_norm",
     "restricted_tangent_distance",
     "routing",
+    "selected_max",
+    "selected_min",
     "space_to_depth_conv2d",
     "squared_euclidean_distance",
     "squash",

@@ -5,6 +5,7 @@ import math
 from keras import ops
 
 from anysma.ops._validation import check_order_p
+from anysma.ops.reductions import selected_max
 
 
 def safe_root(values, order_p, epsilon=1e-7):
@@ -70,7 +71,7 @@ def p_norm(vectors, order_p=2, axis=-1, squared=False, keepdims=False, epsilon=1
         norm = ops.sum(ops.abs(vectors), axis=axis, keepdims=keepdims)
         return ops.square(norm) if squared else norm
     if math.isinf(order_p):
-        norm = ops.max(ops.abs(vectors), axis=axis, keepdims=keepdims)
+        norm = selected_max(ops.abs(vectors), axis=axis, keepdims=keepdims)
         return ops.square(norm) if squared else norm
     powered = ops.sum(powered_magnitude(vectors, order_p), axis=axis, keepdims=keepdims)
     if squared:
