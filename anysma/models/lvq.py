@@ -337,6 +337,8 @@ class LVQModel(keras.Model):
         capsule.add(
             InputModule(
                 signal_shape=(1, input_dim),
+                # One copy of the input serves every prototype.
+                sparse_signal=True,
                 dissimilarity_initializer="zeros",
                 trainable=False,
                 dtype=dtype,
