@@ -17,7 +17,10 @@ PEER_NAMES = {
     "sklearn_lvq": "sklearn-lvq",
     "sklvq": "sklvq",
     "anysma": "anysma",
+    "anysma_lbfgs": "anysma GMLVQClassifier",
 }
+# anysma's scikit-learn-style estimator, full-batch L-BFGS-B like sklearn-lvq.
+_ANYSMA_LBFGS = {"solver": "lbfgs"}
 GIB = 2**30
 
 
@@ -115,6 +118,7 @@ def _who(job):
 
 LVQ_SCRIPTS = {
     "anysma": "lvq_training.py",
+    "anysma_lbfgs": "lvq_training.py",
     "prototorch": "peers/prototorch_runner.py",
     "sklearn_lvq": "peers/sklearn_lvq_runner.py",
     "sklvq": "peers/sklvq_runner.py",
@@ -146,7 +150,10 @@ def _lvq_cases(quick):
                 {"data": "tecator"},
                 "gmlvq",
                 0.95,
-                {"anysma": {"epochs": 3, "batch_size": 32, "learning_rate": 1e-3}},
+                {
+                    "anysma": {"epochs": 3, "batch_size": 32, "learning_rate": 1e-3},
+                    "anysma_lbfgs": _ANYSMA_LBFGS,
+                },
             ),
         }
     # ProtoTorch: its own defaults (Adam, lr 0.01) and its examples' batch
@@ -199,6 +206,7 @@ def _lvq_cases(quick):
                 # anysma's own GMLVQ recipe (its gmlvq_tecator experiment)
                 # uses Adam 1e-3; with 0.01 Omega does not settle.
                 "anysma": {**tecator_sgd, "learning_rate": 1e-3},
+                "anysma_lbfgs": _ANYSMA_LBFGS,
                 "prototorch": tecator_sgd,
                 "sklearn_lvq": {},
                 "sklvq": {},
@@ -211,7 +219,8 @@ def plan_lvq_training(settings):
     jobs = []
     for case, (data, model, target, libraries) in _lvq_cases(settings["quick"]).items():
         for library, library_config in libraries.items():
-            if library != "anysma" and not settings["peers"]:
+            is_anysma = library.startswith("anysma")
+            if not is_anysma and not settings["peers"]:
                 continue
             base = {"task": "train", "model": model, "target_accuracy": target}
             base.update(data)
@@ -224,7 +233,7 @@ def plan_lvq_training(settings):
             # sklearn-lvq) runs more than once: every other run takes minutes,
             # and its samples/s is already a mean over many steps.
             repeats = min(settings["repeats"], 2) if case == "tecator_gmlvq" else 1
-            if library == "anysma":
+            if is_anysma:
                 for backend in settings["backends"]:
                     jobs.append(
                         make_job(
@@ -234,6 +243,7 @@ def plan_lvq_training(settings):
                             dict(base),
                             backend=backend,
                             repeats=repeats,
+                            library=library,
                             **extra,
                         )
                     )
@@ -357,11 +367,16 @@ def summarize_lvq_training(jobs, settings):
                     status,
                 ]
             )
-            if job["library"] != "anysma":
+            if not job["library"].startswith("anysma"):
                 continue
+            # The full-batch estimator follows sklearn-lvq's protocol, not
+            # ProtoTorch's mini-batches: only the sklearn-lvq target applies.
+            full_batch = job["library"] != "anysma"
             subject = f"{case}, {job['backend']}"
+            if full_batch:
+                subject += f", {PEER_NAMES[job['library']]} (L-BFGS)"
             batch_size = job["config"].get("batch_size")
-            if prototorch:
+            if prototorch and not full_batch:
                 met = speedup >= 2
                 reason = (
                     ""
@@ -379,7 +394,7 @@ def summarize_lvq_training(jobs, settings):
                         reason,
                     )
                 )
-            elif settings["peers"]:
+            elif settings["peers"] and not full_batch:
                 targets.append(
                     _target(
                         "lvq_training",
