@@ -162,6 +162,13 @@ def _tangent_residual(signals, prototypes, subspaces, bounds=None):
     bounds this is `|v|^2 - (W^T v)^T (2 I - W^T W) (W^T v)` (for an
     orthonormal `W`: `|v|^2 - |W^T v|^2`), all in GEMM form.
     """
+    if (
+        bounds is None
+        and is_shared(signals)
+        and len(subspaces.shape) == 2
+        and static_shape(signals)[2] is not None
+    ):
+        return _shared_global_tangent_residual(signals, prototypes, subspaces)
     squared_distances = _squared_distances(signals, prototypes)
     projected_signals = _apply(signals, subspaces)
     projected_prototypes = _apply_to_prototypes(prototypes, subspaces)
@@ -180,6 +187,38 @@ def _tangent_residual(signals, prototypes, subspaces, bounds=None):
         - 2 * ops.sum(clipped * theta, axis=-1)
         + ops.sum(_apply(clipped, gram) * clipped, axis=-1)
     )
+
+
+def _shared_global_tangent_residual(signals, prototypes, subspaces):
+    """`_tangent_residual` of shared signals `(B, 1, C, n)` and one `W`.
+
+    With `a = W^T x`, `b = W^T w` and `F = 2 I - W^T W` the residual is
+    `(|x|^2 - a.Fa) - 2 (x.w - Fa.b) + (|w|^2 - b.Fb)`. The signals are
+    read by one matrix product, `x [W, w^T]`, which gives both `a` and
+    `x.w`; everything else is of size `(B C, P)` or smaller.
+    """
+    _, _, channels, size = static_shape(signals)
+    rank = static_shape(subspaces)[-1]
+    flat = ops.reshape(signals, (-1, size))
+    products = ops.matmul(
+        flat, ops.concatenate([subspaces, ops.transpose(prototypes)], axis=1)
+    )
+    projected, cross = products[:, :rank], products[:, rank:]
+    form = 2 * ops.eye(rank, dtype=subspaces.dtype) - _gram(subspaces)
+    mapped = ops.matmul(projected, form)
+    projected_prototypes = ops.matmul(prototypes, subspaces)
+    signal_terms = ops.sum(ops.square(flat), axis=-1) - ops.sum(
+        mapped * projected, axis=-1
+    )
+    prototype_terms = ops.sum(ops.square(prototypes), axis=-1) - ops.sum(
+        ops.matmul(projected_prototypes, form) * projected_prototypes, axis=-1
+    )
+    cross = cross - ops.matmul(mapped, ops.transpose(projected_prototypes))
+    residual = (
+        ops.expand_dims(signal_terms, -1) - 2 * cross + prototype_terms
+    )  # (B C, P)
+    residual = ops.reshape(residual, (-1, channels, static_shape(prototypes)[0]))
+    return ops.transpose(residual, (0, 2, 1))
 
 
 def _clip_theta(theta, bounds):
