@@ -162,13 +162,8 @@ def _tangent_residual(signals, prototypes, subspaces, bounds=None):
     bounds this is `|v|^2 - (W^T v)^T (2 I - W^T W) (W^T v)` (for an
     orthonormal `W`: `|v|^2 - |W^T v|^2`), all in GEMM form.
     """
-    if (
-        bounds is None
-        and is_shared(signals)
-        and len(subspaces.shape) == 2
-        and static_shape(signals)[2] is not None
-    ):
-        return _shared_global_tangent_residual(signals, prototypes, subspaces)
+    if is_shared(signals) and static_shape(signals)[2] is not None:
+        return _shared_tangent_residual(signals, prototypes, subspaces, bounds)
     squared_distances = _squared_distances(signals, prototypes)
     projected_signals = _apply(signals, subspaces)
     projected_prototypes = _apply_to_prototypes(prototypes, subspaces)
@@ -189,36 +184,82 @@ def _tangent_residual(signals, prototypes, subspaces, bounds=None):
     )
 
 
-def _shared_global_tangent_residual(signals, prototypes, subspaces):
-    """`_tangent_residual` of shared signals `(B, 1, C, n)` and one `W`.
+def _shared_tangent_residual(signals, prototypes, subspaces, bounds=None):
+    """`_tangent_residual` of shared signals `(B, 1, C, n)`, as `(B, P, C)`.
 
-    With `a = W^T x`, `b = W^T w` and `F = 2 I - W^T W` the residual is
-    `(|x|^2 - a.Fa) - 2 (x.w - Fa.b) + (|w|^2 - b.Fb)`. The signals are
-    read by one matrix product, `x [W, w^T]`, which gives both `a` and
-    `x.w`; everything else is of size `(B C, P)` or smaller.
+    One matrix product reads the signals, `x [W, w^T]` (a local `W` laid out
+    as `(n, P r)`), and gives both `a = W^T x` and `x.w`. With
+    `b = W^T w`, `theta = a - b` and `G = W^T W` the residual is
+    `|x - w|^2 - 2 clip(theta).theta + clip(theta)^T G clip(theta)`; without
+    bounds `clip(theta) = theta`. A global `W` without bounds needs no
+    `theta` at all: `theta^T (2 I - G) theta = a.Fa - 2 Fa.b + b.Fb`. Local
+    forms are applied prototype-major, `(P, B C, r) x (P, r, r)`, a batched
+    matrix product.
     """
     _, _, channels, size = static_shape(signals)
+    num_prototypes = static_shape(prototypes)[0]
     rank = static_shape(subspaces)[-1]
+    local = len(subspaces.shape) == 3
     flat = ops.reshape(signals, (-1, size))
-    products = ops.matmul(
-        flat, ops.concatenate([subspaces, ops.transpose(prototypes)], axis=1)
+    basis = (
+        ops.reshape(ops.transpose(subspaces, (1, 0, 2)), (size, num_prototypes * rank))
+        if local
+        else subspaces
     )
-    projected, cross = products[:, :rank], products[:, rank:]
-    form = 2 * ops.eye(rank, dtype=subspaces.dtype) - _gram(subspaces)
-    mapped = ops.matmul(projected, form)
-    projected_prototypes = ops.matmul(prototypes, subspaces)
-    signal_terms = ops.sum(ops.square(flat), axis=-1) - ops.sum(
-        mapped * projected, axis=-1
-    )
-    prototype_terms = ops.sum(ops.square(prototypes), axis=-1) - ops.sum(
-        ops.matmul(projected_prototypes, form) * projected_prototypes, axis=-1
-    )
-    cross = cross - ops.matmul(mapped, ops.transpose(projected_prototypes))
-    residual = (
-        ops.expand_dims(signal_terms, -1) - 2 * cross + prototype_terms
+    if local:
+        projected = ops.matmul(flat, basis)
+        cross = ops.matmul(flat, ops.transpose(prototypes))
+    else:
+        products = ops.matmul(
+            flat, ops.concatenate([basis, ops.transpose(prototypes)], axis=1)
+        )
+        projected, cross = products[:, :rank], products[:, rank:]
+    squared_distances = (
+        ops.sum(ops.square(flat), axis=-1, keepdims=True)
+        - 2 * cross
+        + ops.sum(ops.square(prototypes), axis=-1)
     )  # (B C, P)
-    residual = ops.reshape(residual, (-1, channels, static_shape(prototypes)[0]))
-    return ops.transpose(residual, (0, 2, 1))
+    projected_prototypes = _apply_to_prototypes(prototypes, subspaces)  # (P, r)
+    gram = _gram(subspaces)
+    if local:
+        # theta prototype-major: (P, B C, r).
+        theta = ops.transpose(
+            ops.reshape(projected, (-1, num_prototypes, rank)), (1, 0, 2)
+        ) - ops.expand_dims(projected_prototypes, 1)
+        if bounds is not None and len(bounds.shape) == 2:
+            bounds = ops.expand_dims(bounds, 1)  # (P, 1, r)
+    elif bounds is None:
+        form = 2 * ops.eye(rank, dtype=gram.dtype) - gram
+        mapped = ops.matmul(projected, form)
+        mapped_prototypes = ops.matmul(projected_prototypes, form)
+        quadratic = (
+            ops.sum(mapped * projected, axis=-1, keepdims=True)
+            - 2 * ops.matmul(mapped, ops.transpose(projected_prototypes))
+            + ops.sum(mapped_prototypes * projected_prototypes, axis=-1)
+        )
+        return _shared_result(squared_distances - quadratic, channels)
+    else:
+        # theta sample-major: (B C, P, r).
+        theta = ops.expand_dims(projected, 1) - ops.expand_dims(projected_prototypes, 0)
+    if bounds is None:
+        correction = ops.sum(ops.matmul(theta, gram) * theta, axis=-1) - 2 * ops.sum(
+            ops.square(theta), axis=-1
+        )
+    else:
+        bounds = ops.cast(bounds, theta.dtype)
+        clipped = ops.clip(theta, -bounds, bounds)
+        correction = ops.sum(ops.matmul(clipped, gram) * clipped, axis=-1) - 2 * (
+            ops.sum(clipped * theta, axis=-1)
+        )
+    if local:
+        correction = ops.transpose(correction)  # (B C, P)
+    return _shared_result(squared_distances + correction, channels)
+
+
+def _shared_result(values, channels):
+    """`(B C, P)` values of shared signals as capsule distances `(B, P, C)`."""
+    values = ops.reshape(values, (-1, channels, static_shape(values)[-1]))
+    return ops.transpose(values, (0, 2, 1))
 
 
 def _clip_theta(theta, bounds):

@@ -625,6 +625,24 @@ def _fast_path_cases():
             anysma_ops.capsule_restricted_tangent_distance,
             {"matrices": basis_local, "bounds": bounds_local},
         ),
+        (
+            "restricted_local_basis_global_bounds",
+            "tangent",
+            anysma_ops.capsule_restricted_tangent_distance,
+            {"matrices": basis_local, "bounds": bounds_global},
+        ),
+        (
+            "restricted_global_basis_local_bounds",
+            "tangent",
+            anysma_ops.capsule_restricted_tangent_distance,
+            {"matrices": basis_global, "bounds": bounds_local},
+        ),
+        (
+            "tangent_local_non_orthonormal",
+            "tangent",
+            anysma_ops.capsule_tangent_distance,
+            {"matrices": random((3, 4, 2), 8), "squared": True},
+        ),
     ]
     return cases
 
@@ -693,6 +711,13 @@ class CapsuleFastPathTest(TestCase):
             "tangent_local": anysma_ops.tangent_distance,
             "restricted_global": anysma_ops.restricted_tangent_distance,
             "restricted_local": anysma_ops.restricted_tangent_distance,
+            "restricted_local_basis_global_bounds": (
+                anysma_ops.restricted_tangent_distance
+            ),
+            "restricted_global_basis_local_bounds": (
+                anysma_ops.restricted_tangent_distance
+            ),
+            "tangent_local_non_orthonormal": anysma_ops.tangent_distance,
             "omega_global": anysma_ops.omega_distance,
             "omega_local": anysma_ops.omega_distance,
         }
