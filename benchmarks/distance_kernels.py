@@ -12,7 +12,13 @@ Nominal work (multiply-adds count 2): pairwise Euclidean `2 N P D`;
 Minkowski `p != 2` `3 N P D`; Omega (global) `2 N D M + 2 N P M`; Omega
 (local) `2 N P D M`; tangent (global) `2 N P D + 2 N D r`; tangent (local)
 `2 N P D + 2 N P D r`; capsule forms with `R = B P C` rows: Minkowski `3 R D`,
-Omega `2 R D M`, tangent `4 R D r`.
+Omega `2 R D M`, tangent `4 R D r`; capsule forms with shared signals and
+`S = B C` rows: Euclidean `2 S P D`, Omega (global) `2 S D M + 2 S P M`,
+tangent (local) `2 S P D (r + 1)`.
+
+Each result also records the bytes of the kernel's inputs and the rate at
+which the kernel streams them (GB/s), which is what limits the kernels that
+have no matrix-product form.
 """
 
 import math
@@ -178,6 +184,50 @@ def _kernels(sizes):
             d,
         ),
     ]
+    # Shared (sparse) signals `(B, 1, C, D)`, the layout of anysma's
+    # capsule models: every signal meets all P prototypes.
+    shared_rows = b * c
+    shared = array(b, 1, c, d)
+    shared_shape = f"B={b} (shared) P={p} C={c} D={d}"
+    local_basis = np.linalg.qr(array(p, d, r))[0].astype("float32")
+    kernels += [
+        (
+            "capsule_minkowski_distance(shared)",
+            shared_shape,
+            aops.capsule_minkowski_distance,
+            (shared, protos),
+            2 * shared_rows * p * d,
+            shared_rows,
+            d,
+        ),
+        (
+            "capsule_omega_distance(global, shared)",
+            f"{shared_shape} M={m}",
+            aops.capsule_omega_distance,
+            (shared, protos, array(d, m) / math.sqrt(d)),
+            2 * shared_rows * d * m + 2 * shared_rows * p * m,
+            shared_rows,
+            d,
+        ),
+        (
+            "capsule_tangent_distance(local, shared)",
+            f"{shared_shape} r={r}",
+            aops.capsule_tangent_distance,
+            (shared, protos, local_basis),
+            2 * shared_rows * p * d * (r + 1),
+            shared_rows,
+            d,
+        ),
+        (
+            "capsule_restricted_tangent_distance(local, shared)",
+            f"{shared_shape} r={r}",
+            aops.capsule_restricted_tangent_distance,
+            (shared, protos, local_basis, np.abs(array(p, r))),
+            2 * shared_rows * p * d * (r + 1),
+            shared_rows,
+            d,
+        ),
+    ]
     return kernels
 
 
@@ -234,6 +284,7 @@ def main(config):
                 "shape": shape,
                 "matmul_shape": f"({rows}, {dim}) @ ({dim}, {columns})",
                 "flops": flops,
+                "input_bytes": int(sum(np.asarray(value).nbytes for value in inputs)),
                 "matmul_flops": 2 * rows * dim * columns,
                 "fn": _compiled(fn, backend),
                 "args": tuple(ops.convert_to_tensor(value) for value in inputs),
@@ -275,6 +326,7 @@ def main(config):
                 "shape": case["shape"],
                 "matmul_shape": case["matmul_shape"],
                 "flops": case["flops"],
+                "input_bytes": case["input_bytes"],
                 "kernel_seconds": float(np.median(timing["kernel"])),
                 "matmul_seconds": float(np.median(timing["matmul"])),
                 "kernel_gflops_rounds": kernel_gflops,
