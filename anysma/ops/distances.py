@@ -16,9 +16,11 @@ Two shape contracts are offered:
 The Euclidean (p = 2), Omega and tangent distances are computed in GEMM form,
 `|x|^2 - 2 x.w + |w|^2` and its quadratic-form analogues, so the difference
 tensor `(B, P, C, D)` is never built: a global Omega or tangent basis
-projects the inputs once, local (per-prototype) matrices are applied in one
-batched product, whose `(B, P, C, M)` result is the only larger
-intermediate. Other orders p need the differences and build them.
+projects the inputs once; local (per-prototype) matrices are applied to
+shared signals as one matrix product with the matrices side by side,
+`(B C, D) x (D, P M)`, and to per-prototype signals in one batched product;
+the `(B, P, C, M)` result is the only larger intermediate. Other orders p
+need the differences and build them.
 
 "Squared" follows the original anysma: the final root is skipped (so for
 p = 1 and p = inf the norm is squared). Roots are taken of
@@ -93,8 +95,28 @@ def _apply(signals, matrices):
     if len(matrices.shape) == 2:
         return ops.matmul(signals, matrices)
     if is_shared(signals):
-        return ops.einsum("bcn,pnm->bpcm", ops.squeeze(signals, 1), matrices)
+        if static_shape(signals)[2] is None:
+            return ops.einsum("bcn,pnm->bpcm", ops.squeeze(signals, 1), matrices)
+        mapped = _apply_shared_local(signals, matrices)
+        channels = static_shape(signals)[2]
+        mapped = ops.reshape(mapped, (-1, channels) + tuple(static_shape(mapped)[1:]))
+        return ops.transpose(mapped, (0, 2, 1, 3))
     return ops.einsum("bpcn,pnm->bpcm", signals, matrices)
+
+
+def _apply_shared_local(signals, matrices):
+    """Shared signals `(B, 1, C, n)` by per-prototype matrices: `(B C, P, m)`.
+
+    One matrix product with the matrices side by side, `(n, P m)`; XLA runs
+    it several times faster than the equivalent einsum.
+    """
+    size = static_shape(signals)[-1]
+    num_prototypes, _, mapped_size = static_shape(matrices)
+    side_by_side = ops.reshape(
+        ops.transpose(matrices, (1, 0, 2)), (size, num_prototypes * mapped_size)
+    )
+    mapped = ops.matmul(ops.reshape(signals, (-1, size)), side_by_side)
+    return ops.reshape(mapped, (-1, num_prototypes, mapped_size))
 
 
 def _apply_to_prototypes(prototypes, matrices):
@@ -139,6 +161,22 @@ def _minkowski(signals, prototypes, order_p, squared, epsilon):
 
 
 def _omega(signals, prototypes, omegas, order_p, squared, epsilon):
+    if (
+        order_p == 2
+        and len(omegas.shape) == 3
+        and is_shared(signals)
+        and static_shape(signals)[2] is not None
+    ):
+        # Sample-major `(B C, P, m)` until the `(B C, P)` distances.
+        differences = _apply_shared_local(signals, omegas) - ops.expand_dims(
+            _apply_to_prototypes(prototypes, omegas), 0
+        )
+        squared_distances = ops.sum(ops.square(differences), axis=-1)
+        return _finish(
+            _shared_result(squared_distances, static_shape(signals)[2]),
+            squared,
+            epsilon,
+        )
     return _minkowski(
         _apply(signals, omegas),
         _apply_to_prototypes(prototypes, omegas),
@@ -187,8 +225,9 @@ def _tangent_residual(signals, prototypes, subspaces, bounds=None):
 def _shared_tangent_residual(signals, prototypes, subspaces, bounds=None):
     """`_tangent_residual` of shared signals `(B, 1, C, n)`, as `(B, P, C)`.
 
-    One matrix product reads the signals, `x [W, w^T]` (a local `W` laid out
-    as `(n, P r)`), and gives both `a = W^T x` and `x.w`. With
+    The signals are read by matrix products only: `x [W, w^T]` for a global
+    `W` gives both `a = W^T x` and `x.w`; a local `W` is applied side by side
+    (see `_apply_shared_local`). With
     `b = W^T w`, `theta = a - b` and `G = W^T W` the residual is
     `|x - w|^2 - 2 clip(theta).theta + clip(theta)^T G clip(theta)`; without
     bounds `clip(theta) = theta`. A global `W` without bounds needs no
@@ -197,21 +236,15 @@ def _shared_tangent_residual(signals, prototypes, subspaces, bounds=None):
     matrix product.
     """
     _, _, channels, size = static_shape(signals)
-    num_prototypes = static_shape(prototypes)[0]
     rank = static_shape(subspaces)[-1]
     local = len(subspaces.shape) == 3
     flat = ops.reshape(signals, (-1, size))
-    basis = (
-        ops.reshape(ops.transpose(subspaces, (1, 0, 2)), (size, num_prototypes * rank))
-        if local
-        else subspaces
-    )
     if local:
-        projected = ops.matmul(flat, basis)
+        projected = _apply_shared_local(signals, subspaces)  # (B C, P, r)
         cross = ops.matmul(flat, ops.transpose(prototypes))
     else:
         products = ops.matmul(
-            flat, ops.concatenate([basis, ops.transpose(prototypes)], axis=1)
+            flat, ops.concatenate([subspaces, ops.transpose(prototypes)], axis=1)
         )
         projected, cross = products[:, :rank], products[:, rank:]
     squared_distances = (
@@ -223,9 +256,9 @@ def _shared_tangent_residual(signals, prototypes, subspaces, bounds=None):
     gram = _gram(subspaces)
     if local:
         # theta prototype-major: (P, B C, r).
-        theta = ops.transpose(
-            ops.reshape(projected, (-1, num_prototypes, rank)), (1, 0, 2)
-        ) - ops.expand_dims(projected_prototypes, 1)
+        theta = ops.transpose(projected, (1, 0, 2)) - ops.expand_dims(
+            projected_prototypes, 1
+        )
         if bounds is not None and len(bounds.shape) == 2:
             bounds = ops.expand_dims(bounds, 1)  # (P, 1, r)
     elif bounds is None:
