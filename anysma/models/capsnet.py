@@ -183,6 +183,37 @@ def _primary_capsule_count(
     return sizes[0] * sizes[1] * primary_capsule_channels
 
 
+def _check_capsnet_arguments(
+    image_shape,
+    num_classes,
+    conv_filters,
+    conv_kernel_size,
+    primary_capsule_channels,
+    primary_capsule_dim,
+    digit_capsule_dim,
+    decoder_units,
+):
+    """Check the arguments shared by `CapsNet` and `CapsNetLVQ`.
+
+    Returns:
+        `(image_shape, num_classes, decoder_units)`, normalized.
+    """
+    image_shape = _check_image_shape(image_shape)
+    num_classes = _check_positive_int(num_classes, "num_classes")
+    for value, name in (
+        (conv_filters, "conv_filters"),
+        (conv_kernel_size, "conv_kernel_size"),
+        (primary_capsule_channels, "primary_capsule_channels"),
+        (primary_capsule_dim, "primary_capsule_dim"),
+        (digit_capsule_dim, "digit_capsule_dim"),
+    ):
+        _check_positive_int(value, name)
+    _primary_capsule_count(
+        image_shape, conv_kernel_size, primary_capsule_channels, primary_capsule_dim
+    )
+    return image_shape, num_classes, _check_decoder_units(decoder_units)
+
+
 def _capsnet_inputs(image_shape, num_classes):
     images = keras.Input(shape=image_shape, name="images")
     labels = keras.Input(shape=(num_classes,), name="labels", optional=True)
@@ -331,21 +362,17 @@ class CapsNet(_CapsNetBase):
         dtype=None,
         **kwargs,
     ):
-        image_shape = _check_image_shape(image_shape)
-        num_classes = _check_positive_int(num_classes, "num_classes")
-        routings = _check_positive_int(routings, "routings")
-        for value, name in (
-            (conv_filters, "conv_filters"),
-            (conv_kernel_size, "conv_kernel_size"),
-            (primary_capsule_channels, "primary_capsule_channels"),
-            (primary_capsule_dim, "primary_capsule_dim"),
-            (digit_capsule_dim, "digit_capsule_dim"),
-        ):
-            _check_positive_int(value, name)
-        decoder_units = _check_decoder_units(decoder_units)
-        _primary_capsule_count(
-            image_shape, conv_kernel_size, primary_capsule_channels, primary_capsule_dim
+        image_shape, num_classes, decoder_units = _check_capsnet_arguments(
+            image_shape,
+            num_classes,
+            conv_filters,
+            conv_kernel_size,
+            primary_capsule_channels,
+            primary_capsule_dim,
+            digit_capsule_dim,
+            decoder_units,
         )
+        routings = _check_positive_int(routings, "routings")
 
         # === Layers ===
         primary_capsules = Capsule(name="primary_capsules")
@@ -479,19 +506,15 @@ class CapsNetLVQ(_CapsNetBase):
         dtype=None,
         **kwargs,
     ):
-        image_shape = _check_image_shape(image_shape)
-        num_classes = _check_positive_int(num_classes, "num_classes")
-        for value, name in (
-            (conv_filters, "conv_filters"),
-            (conv_kernel_size, "conv_kernel_size"),
-            (primary_capsule_channels, "primary_capsule_channels"),
-            (primary_capsule_dim, "primary_capsule_dim"),
-            (digit_capsule_dim, "digit_capsule_dim"),
-        ):
-            _check_positive_int(value, name)
-        decoder_units = _check_decoder_units(decoder_units)
-        _primary_capsule_count(
-            image_shape, conv_kernel_size, primary_capsule_channels, primary_capsule_dim
+        image_shape, num_classes, decoder_units = _check_capsnet_arguments(
+            image_shape,
+            num_classes,
+            conv_filters,
+            conv_kernel_size,
+            primary_capsule_channels,
+            primary_capsule_dim,
+            digit_capsule_dim,
+            decoder_units,
         )
 
         # === Layers ===

@@ -297,6 +297,17 @@ class ClassLogPosterior(keras.layers.Layer):
 # === Models ===
 
 
+def _measuring_module(distance_class, dtype, **options):
+    """The models' measuring module: squared distances, no linear scaling."""
+    return distance_class(
+        linear_factor=None,
+        squared_dissimilarity=True,
+        dtype=dtype,
+        name="distance",
+        **options,
+    )
+
+
 @anysma_export
 class LVQModel(keras.Model):
     """Base class of the classic LVQ models: shared graph and helpers.
@@ -433,15 +444,24 @@ class LVQModel(keras.Model):
 
     # === Config ===
 
-    def _base_config(self):
+    def _set_config(self, input_dim, num_classes, prototypes_per_class):
+        self.input_dim = input_dim
+        self.num_classes = num_classes
+        self.prototypes_per_class = (
+            list(prototypes_per_class)
+            if isinstance(prototypes_per_class, (list, tuple))
+            else prototypes_per_class
+        )
+
+    def get_config(self):
         return {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "input_dim": self.input_dim,
+            "num_classes": self.num_classes,
+            "prototypes_per_class": self.prototypes_per_class,
         }
-
-    def get_config(self):
-        return self._base_config()
 
     @classmethod
     def from_config(cls, config):
@@ -474,33 +494,13 @@ class _GLVQFamily(LVQModel):
         )
         super().__init__(inputs=inputs, outputs=outputs[2], dtype=dtype, **kwargs)
         self._prototype_distribution = distribution
-        self._set_config(
-            input_dim, num_classes, prototypes_per_class, probability_transformation
-        )
-
-    def _set_config(
-        self, input_dim, num_classes, prototypes_per_class, probability_transformation
-    ):
-        self.input_dim = input_dim
-        self.num_classes = num_classes
-        self.prototypes_per_class = (
-            list(prototypes_per_class)
-            if isinstance(prototypes_per_class, (list, tuple))
-            else prototypes_per_class
-        )
+        self._set_config(input_dim, num_classes, prototypes_per_class)
         self.probability_transformation = probability_transformation
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "input_dim": self.input_dim,
-                "num_classes": self.num_classes,
-                "prototypes_per_class": self.prototypes_per_class,
-                "probability_transformation": _serializable(
-                    self.probability_transformation
-                ),
-            }
+        config["probability_transformation"] = _serializable(
+            self.probability_transformation
         )
         return config
 
@@ -554,12 +554,7 @@ class GLVQ(_GLVQFamily):
         **kwargs,
     ):
         # === Layers ===
-        measuring = MinkowskiDistance(
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
-        )
+        measuring = _measuring_module(MinkowskiDistance, dtype)
 
         # === Functional Model and Config ===
         self._init_glvq_model(
@@ -633,15 +628,13 @@ class GMLVQ(_GLVQFamily):
         **kwargs,
     ):
         # === Layers ===
-        measuring = OmegaDistance(
+        measuring = _measuring_module(
+            OmegaDistance,
+            dtype,
             matrix_scope="global",
             projected_atom_shape=_check_projection_dim(projection_dim, input_dim),
             matrix_initializer="orthogonal",
             matrix_constraint="OmegaNormalization",
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
         )
 
         # === Functional Model and Config ===
@@ -725,15 +718,13 @@ class LGMLVQ(_GLVQFamily):
                 "prototype) or 'capsule_wise' (one per class); use GMLVQ for a "
                 f"global matrix. Received: matrix_scope={matrix_scope!r}"
             )
-        measuring = OmegaDistance(
+        measuring = _measuring_module(
+            OmegaDistance,
+            dtype,
             matrix_scope=matrix_scope,
             projected_atom_shape=_check_projection_dim(projection_dim, input_dim),
             matrix_initializer="orthogonal",
             matrix_constraint="OmegaNormalization",
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
         )
 
         # === Functional Model and Config ===
@@ -807,12 +798,7 @@ class GRLVQ(_GLVQFamily):
     ):
         # === Layers ===
         scaling = RelevanceScaling(dtype=dtype, name="relevance_scaling")
-        measuring = MinkowskiDistance(
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
-        )
+        measuring = _measuring_module(MinkowskiDistance, dtype)
 
         # === Functional Model and Config ===
         self._init_glvq_model(
@@ -906,15 +892,13 @@ class GTLVQ(_GLVQFamily):
         **kwargs,
     ):
         # === Layers ===
-        measuring = self._distance_class(
+        measuring = _measuring_module(
+            self._distance_class,
+            dtype,
             projected_atom_shape=_check_subspace_dim(
                 subspace_dim, input_dim, strictly_lower=self._strictly_lower
             ),
             matrix_scope="local",
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
         )
 
         # === Functional Model and Config ===
@@ -1034,12 +1018,7 @@ class RSLVQ(LVQModel):
         **kwargs,
     ):
         # === Layers ===
-        measuring = MinkowskiDistance(
-            linear_factor=None,
-            squared_dissimilarity=True,
-            dtype=dtype,
-            name="distance",
-        )
+        measuring = _measuring_module(MinkowskiDistance, dtype)
 
         # === Functional Model ===
         inputs, outputs, distribution = self._build_lvq_graph(
@@ -1061,23 +1040,10 @@ class RSLVQ(LVQModel):
 
         # === Config ===
         self._prototype_distribution = distribution
-        self.input_dim = input_dim
-        self.num_classes = num_classes
-        self.prototypes_per_class = (
-            list(prototypes_per_class)
-            if isinstance(prototypes_per_class, (list, tuple))
-            else prototypes_per_class
-        )
+        self._set_config(input_dim, num_classes, prototypes_per_class)
         self.beta = beta
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "input_dim": self.input_dim,
-                "num_classes": self.num_classes,
-                "prototypes_per_class": self.prototypes_per_class,
-                "beta": self.beta,
-            }
-        )
+        config["beta"] = self.beta
         return config
