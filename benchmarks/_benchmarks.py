@@ -229,10 +229,10 @@ def plan_lvq_training(settings):
                 extra["skip_reason"] = library_config
             else:
                 base.update(library_config)
-            # Only the GMLVQ-on-Tecator target case (fit time against
-            # sklearn-lvq) runs more than once: every other run takes minutes,
-            # and its samples/s is already a mean over many steps.
-            repeats = min(settings["repeats"], 2) if case == "tecator_gmlvq" else 1
+            # Every run is repeated (a single run on a shared machine can be
+            # off by 2x), except the slow MNIST fits of sklearn-lvq and sklvq.
+            slow_peer = library in ("sklearn_lvq", "sklvq") and case.startswith("mnist")
+            repeats = 1 if slow_peer else settings["repeats"]
             if is_anysma:
                 for backend in settings["backends"]:
                     jobs.append(

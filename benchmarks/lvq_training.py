@@ -8,9 +8,9 @@ Adam, shuffled mini-batches, float32, the GLVQ cost on the `flip` output;
 prototypes start at the class means (ProtoTorch's `SMCI`). The test
 accuracy is evaluated every `eval_every` epochs; the evaluation time is left
 out of the training time. Training runs one `fit` call per evaluation
-interval (ProtoTorch: one `Trainer.fit` with an evaluation callback). `fit_seconds` includes the first epoch and hence
-the backend's tracing/compilation; `steady_samples_per_s` leaves the first
-epoch out.
+interval (ProtoTorch: one `Trainer.fit` with an evaluation callback).
+`fit_seconds` includes the first epoch and hence the backend's
+tracing/compilation; `steady_samples_per_s` leaves the first epoch out.
 
 With `"solver": "lbfgs"` the worker fits `anysma.sklearn.GMLVQClassifier`
 (or `GLVQClassifier`) instead: full-batch L-BFGS-B like sklearn-lvq, with
