@@ -70,7 +70,7 @@ def machine_info():
     }
 
 
-def library_versions():
+def package_versions():
     versions = {}
     for name in LIBRARIES:
         try:

@@ -255,7 +255,7 @@ def main(argv=None):
         "repeats": settings["repeats"],
         "backends": settings["backends"],
         "machine": _report.machine_info(),
-        "versions": _report.library_versions(),
+        "versions": _report.package_versions(),
         "revision": _report.git_revision(),
         "settings": settings,
         "peer_environments": (
