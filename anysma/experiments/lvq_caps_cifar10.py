@@ -1,6 +1,6 @@
 """The LVQ-capsule network on CIFAR-10 (original `lvq_caps_cifar10.py`).
 
-`anysma.models.LVQCapsuleNetwork` for 32 x 32 x 3 images (498,546
+`anysma.models.LVQCapsuleNetwork` for 32 x 32 x 3 images (498,550
 parameters), generalized KL divergence on the probabilities, Adam. Training
 images are augmented with Keras preprocessing layers: shifts up to 10 %,
 rotations up to 15 degrees and horizontal flips. The test set is the

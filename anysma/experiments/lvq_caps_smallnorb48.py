@@ -5,7 +5,7 @@ scaled to [0, 1]. Training batches get a random brightness (x U(0.2, 1.8))
 and contrast (x U(0.3, 3)) change, the same for both stereo images, and a
 random 32 x 32 crop; validation and test images the central 32 x 32 crop.
 `anysma.models.LVQCapsuleNetwork` with 5 classes and two dissimilarity
-channels (one 32-D vector per position and stereo image; 442,383
+channels (one 32-D vector per position and stereo image; 442,387
 parameters), generalized KL divergence, Adam.
 
 Settings (`-s`), as in the paper: `normal` (official train / test split,

@@ -142,3 +142,41 @@ class ResumeTest(TestCase):
                 epochs = [line.split(",")[0] for line in stream.read().split()[1:]]
             self.assertEqual(epochs, ["0", "1", "2", "3"])
             self.assertFalse(os.path.exists(os.path.join(folder, "backup")))
+
+
+@pytest.mark.requires_trainable_backend
+@pytest.mark.filterwarnings("ignore:Limiting steps_per_epoch")
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+def test_lvq_caps_mnist_without_affnist(tmp_path, monkeypatch, capsys, two_steps):
+    """Training, validation, weights and MNIST plots survive a missing affNIST."""
+    mnist = os.path.join(SHARED_DATA, "mnist.npz")
+    if not os.path.isfile(mnist):
+        pytest.skip("the offline MNIST copy is not in ../shared/data")
+    from anysma.datasets import _files
+
+    def offline(url, *args, **kwargs):
+        raise _files.DownloadError(f"Could not download {url}: offline")
+
+    monkeypatch.setattr(_files, "download", offline)
+    monkeypatch.setenv("ANYSMA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ANYSMA_DATA_DIR", raising=False)
+    data_dir = tmp_path / "data" / "mnist"
+    os.makedirs(data_dir)
+    os.symlink(mnist, data_dir / "mnist.npz")
+    module = experiments.get("lvq_caps_mnist")
+    summary = module.main(
+        ["--epochs", "1", "--verbose", "0", "--batch_size", "8"]
+        + ["--max_samples", "24", "--save_dir", str(tmp_path / "out")]
+        + ["--data_dir", str(tmp_path / "data")]
+    )
+    folder = tmp_path / "out" / "lvq_caps_mnist"
+    with open(folder / "summary.json") as stream:
+        assert json.load(stream) == summary
+    assert (folder / "final.weights.h5").is_file()
+    assert 0.0 <= summary["validation_accuracy"] <= 1.0
+    assert "affnist_test_accuracy" not in summary
+    assert summary["affnist_test"].startswith("skipped: the affNIST test set")
+    assert "affNIST test skipped" in capsys.readouterr().out
+    for plot in ("spectral_lines.png", "heatmaps.png", "reconstructions.png"):
+        assert plot in summary["plots"]
+        check_nontrivial_png(str(folder / plot))

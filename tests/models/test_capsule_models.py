@@ -44,6 +44,18 @@ def mnist_subset(test_case, train_samples, test_samples):
     return prepare(x_train, y_train), prepare(x_test, y_test)
 
 
+#: Inference-mode MNIST accuracy the LVQ-capsule network must reach after 48
+#: steps of 128 images. `benchmarks/capsule_learning.py` measured 0.55-0.65
+#: there (and 0.10 with the original's batch normalization); the margin
+#: covers the step-to-step swings of the trajectory.
+LVQ_CN_MNIST_ACCURACY = 0.35
+
+
+def half_resolution(images):
+    """2 x 2 average pooling: 14 x 14 digits keep the fast tests fast."""
+    return images.reshape(-1, 14, 2, 14, 2, 1).mean(axis=(2, 4))
+
+
 def random_images(samples, image_shape, num_classes, seed=0):
     random = np.random.RandomState(seed)
     images = random.uniform(size=(samples,) + tuple(image_shape)).astype("float32")
@@ -290,20 +302,26 @@ class CapsuleLayersTest(TestCase):
 class LVQCapsuleNetworkTest(TestCase):
     def test_parameter_count_mnist(self):
         # The paper's 498K: 497,406 trainable + 456 batch-normalization
-        # statistics + 90 frozen routing inverse temperatures.
+        # statistics + 4 batch-normalization step counters + 90 frozen
+        # routing inverse temperatures.
         model = models.LVQCapsuleNetwork(image_shape=(28, 28, 1), num_classes=10)
-        self.assertEqual(model.count_params(), 497_952)
+        self.assertEqual(model.count_params(), 497_956)
+        original = models.LVQCapsuleNetwork(
+            batch_norm_momentum=0.99, batch_norm_debiasing=False
+        )
+        self.assertEqual(original.count_params(), 497_952)
+        self.assertEqual(count_trainable(original), 497_406)
         self.assertEqual(count_trainable(model), 497_406)
 
     @pytest.mark.large
     def test_parameter_counts_cifar10_and_smallnorb(self):
         cifar10 = models.LVQCapsuleNetwork(image_shape=(32, 32, 3), num_classes=10)
-        self.assertEqual(cifar10.count_params(), 498_546)
+        self.assertEqual(cifar10.count_params(), 498_550)
         self.assertEqual(count_trainable(cifar10), 498_000)
         smallnorb = models.LVQCapsuleNetwork(
             image_shape=(32, 32, 2), num_classes=5, dissimilarity_channels=2
         )
-        self.assertEqual(smallnorb.count_params(), 442_383)
+        self.assertEqual(smallnorb.count_params(), 442_387)
         self.assertEqual(count_trainable(smallnorb), 441_834)
 
     def test_any_resolution(self):
@@ -388,6 +406,10 @@ class LVQCapsuleNetworkTest(TestCase):
             models.LVQCapsuleNetwork(linear_factor=1.0)
         with self.assertRaisesRegex(ValueError, "dropout_rate"):
             models.LVQCapsuleNetwork(dropout_rate=1.0)
+        with self.assertRaisesRegex(ValueError, "batch_norm_momentum"):
+            models.LVQCapsuleNetwork(batch_norm_momentum=1.0)
+        with self.assertRaisesRegex(TypeError, "batch_norm_debiasing"):
+            models.LVQCapsuleNetwork(batch_norm_debiasing="yes")
 
     def test_loss_decreases_on_tiny_batch(self):
         model = models.LVQCapsuleNetwork(
@@ -403,27 +425,39 @@ class LVQCapsuleNetworkTest(TestCase):
         losses = history.history["loss"]
         self.assertLess(losses[-1], losses[0])
 
+    @pytest.mark.requires_trainable_backend
+    def test_inference_mode_agrees_with_training_mode_early(self):
+        # Briefly trained, the network's inference mode must predict like
+        # its training mode. With Keras' moving statistics (momentum 0.99,
+        # starting at variance 1) it predicts one class for every image
+        # here, and agrees with training mode on a quarter of them
+        # (measured on JAX: 1 class and 25 % agreement, against 8 classes and
+        # 77 %; training mode predicted 8 classes in both).
+        (x_train, y_train), _ = mnist_subset(self, 640, 0)
+        x_train = half_resolution(x_train)
+        model = models.LVQCapsuleNetwork(image_shape=(14, 14, 1))
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=anysma.losses.GeneralizedKullbackLeiblerDivergence(),
+        )
+        model.fit(x_train, y_train, batch_size=32, epochs=2, verbose=0)
+        inference = np.argmax(model.predict(x_train, verbose=0), -1)
+        training = np.argmax(
+            keras.ops.convert_to_numpy(model(x_train, training=True)), -1
+        )
+        self.assertGreaterEqual(len(np.unique(inference)), 4)
+        self.assertGreaterEqual(np.mean(inference == training), 0.5)
+
     @pytest.mark.large
     def test_learns_mnist_subset(self):
-        (x_train, y_train), (x_test, y_test) = mnist_subset(self, 500, 500)
-
-        def half_resolution(images):
-            # The network runs at any resolution; 14 x 14 keeps this test at
-            # a few minutes on a CPU.
-            return images.reshape(-1, 14, 2, 14, 2, 1).mean(axis=(2, 4))
-
-        x_train, x_test = half_resolution(x_train), half_resolution(x_test)
-        model = models.LVQCapsuleNetwork(image_shape=(14, 14, 1))
+        (x_train, y_train), (x_test, y_test) = mnist_subset(self, 3072, 1000)
+        model = models.LVQCapsuleNetwork()
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3),
             loss=anysma.losses.GeneralizedKullbackLeiblerDivergence(),
             metrics=["accuracy"],
         )
-        # The moving variances of batch normalization start at 1, far above
-        # the variances of the small-initialized convolutions; they need a
-        # few hundred steps (here 600) before inference matches training.
-        history = model.fit(x_train, y_train, batch_size=10, epochs=12, verbose=0)
-        losses = history.history["loss"]
-        self.assertLess(losses[-1], 0.7 * losses[0])
+        # 48 steps; evaluated in inference mode (moving statistics).
+        model.fit(x_train, y_train, batch_size=128, epochs=2, verbose=0)
         _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-        self.assertGreaterEqual(accuracy, 0.35)
+        self.assertGreaterEqual(accuracy, LVQ_CN_MNIST_ACCURACY)
