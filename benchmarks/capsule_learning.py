@@ -249,6 +249,104 @@ def table(results):
     return "\n".join(lines)
 
 
+#: Chance level plus a margin: "at chance" in the targets below.
+CHANCE = 0.2
+SECTION_START = "<!-- capsule_learning: written by benchmarks/capsule_learning.py -->"
+SECTION_END = "<!-- /capsule_learning -->"
+
+
+def targets(case, results):
+    """The issue's targets as `(description, measured, met)` rows."""
+    rows = []
+    network = results.get("lvq_capsule_network")
+    if network is None:
+        return rows
+    final = network["final_validation_accuracy"]
+    if case == "a" and "capsnet" in results:
+        capsnet = results["capsnet"]["final_validation_accuracy"]
+        rows.append(
+            (
+                "LVQ-CN within 2 points of CapsNet at the end",
+                f"{final:.3f} vs {capsnet:.3f}",
+                final >= capsnet - 0.02,
+            )
+        )
+    if case == "a":
+        late = [
+            point["validation_accuracy"]
+            for point in network["trajectory"]
+            if point["step"] >= network["steps"] / 8
+        ]
+        rows.append(
+            (
+                f"LVQ-CN never at chance (<= {CHANCE}) after 1/8 epoch",
+                f"minimum {min(late):.3f}",
+                min(late) > CHANCE,
+            )
+        )
+    if case == "b":
+        rows.append(("LVQ-CN >= 0.98 after one epoch", f"{final:.3f}", final >= 0.98))
+    return rows
+
+
+def markdown_section(directory=HERE):
+    """The `RESULTS.md` section of the stored trajectories ('' if none)."""
+    path = os.path.join(directory, "capsule_learning.json")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as stream:
+        stored = json.load(stream)
+    out = [
+        SECTION_START,
+        "## capsule_learning",
+        "",
+        "Inference-mode MNIST validation accuracy while training one epoch "
+        "(`python benchmarks/capsule_learning.py --case a|b`; protocol in "
+        "the script's docstring). Batch 128, Adam; validation on a fixed "
+        "random 2,000 of the MNIST test images. 's per step' is the wall time "
+        "of the training calls only, taken while other runs shared the "
+        "cores: use the `capsules` section for speed.",
+    ]
+    for case in sorted(stored):
+        results = stored[case]
+        some = next(iter(results.values()))
+        out += [
+            "",
+            f"### Case {case}: {some['samples']:,} training images, one epoch",
+            "",
+            table(results),
+            "",
+            f"![trajectories](capsule_learning_{case}.png)",
+        ]
+        rows = targets(case, results)
+        if rows:
+            out += ["", "| target | measured | status |", "|---|---|---|"]
+            out += [
+                f"| {text} | {measured} | {'met' if met else 'missed'} |"
+                for text, measured, met in rows
+            ]
+    out += ["", SECTION_END, ""]
+    return "\n".join(out)
+
+
+def update_results_md(path, section):
+    """Replace (or append) the capsule_learning section of `path`."""
+    text = ""
+    if os.path.exists(path):
+        with open(path) as stream:
+            text = stream.read()
+    if SECTION_START in text and SECTION_END in text:
+        before = text[: text.index(SECTION_START)]
+        after = text[text.index(SECTION_END) + len(SECTION_END) :].lstrip("\n")
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", choices=sorted(CASES), default="a")
@@ -298,6 +396,8 @@ def main(argv=None):
             os.path.join(args.output, f"capsule_learning_{args.case}.png"),
         )
     print(table(results))
+    if os.path.abspath(args.output) == HERE:
+        update_results_md(os.path.join(HERE, "RESULTS.md"), markdown_section())
     return 0
 
 

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _benchmarks  # noqa: E402
 import _jobs  # noqa: E402
 import _report  # noqa: E402
+import capsule_learning  # noqa: E402
 
 ALL_BACKENDS = ("jax", "torch", "tensorflow")
 DESCRIPTIONS = {
@@ -210,7 +211,10 @@ def _summarize(name, jobs, settings, entry, errors):
 
 
 def _write(report, output):
-    markdown = _report.render_markdown(report)
+    # The learning trajectories come from their own script and stay.
+    markdown = (
+        _report.render_markdown(report) + "\n" + capsule_learning.markdown_section()
+    )
     _write_atomically(output / "results.json", json.dumps(report, indent=1) + "\n")
     _write_atomically(output / "RESULTS.md", markdown)
     print(markdown)

@@ -105,6 +105,46 @@ def test_quick_mode_all_benchmarks(tmp_path):
     assert "layer_memory" in cases
 
 
+@pytest.mark.skipif(
+    not (DATA_DIR / "mnist.npz").exists(), reason="needs ../shared/data/mnist.npz"
+)
+def test_capsule_learning_trajectory(tmp_path):
+    # The reference trains fastest; 4 steps of 128 images, evaluated twice.
+    command = [
+        sys.executable,
+        str(BENCHMARKS_DIR / "capsule_learning.py"),
+        "--models",
+        "reference",
+        "--samples",
+        "512",
+        "--val",
+        "100",
+        "--every",
+        "2",
+        "--backend",
+        keras.backend.backend(),
+        "--data_dir",
+        str(DATA_DIR),
+        "--output",
+        str(tmp_path),
+    ]
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "| reference: LVQ-CN trunk" in completed.stdout
+    result = json.loads((tmp_path / "capsule_learning.json").read_text())["a"][
+        "reference"
+    ]
+    assert result["backend"] == keras.backend.backend()
+    assert result["steps"] == 4 and result["validation_samples"] == 100
+    assert [point["step"] for point in result["trajectory"]] == [2, 4]
+    for point in result["trajectory"]:
+        assert 0 <= point["validation_accuracy"] <= 1
+        assert point["seconds"] > 0
+    assert (tmp_path / "capsule_learning_a.png").stat().st_size > 10_000
+
+
 # === Data protocol ===
 
 
