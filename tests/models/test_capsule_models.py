@@ -435,6 +435,9 @@ class LVQCapsuleNetworkTest(TestCase):
         # 77 %; training mode predicted 8 classes in both).
         (x_train, y_train), _ = mnist_subset(self, 640, 0)
         x_train = half_resolution(x_train)
+        # 40 steps are early: how many classes a model predicts there varies
+        # with the initialization, so the seed is fixed.
+        keras.utils.set_random_seed(0)
         model = models.LVQCapsuleNetwork(image_shape=(14, 14, 1))
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3),
