@@ -40,7 +40,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     >>> import numpy as np
     >>> layer = BatchNormalization(momentum=0.9)
-    >>> x = np.random.default_rng(0).normal(3.0, 0.1, (256, 4)).astype("float32")
+    >>> x = np.random.default_rng(0).normal(3.0, 2.0, (256, 4)).astype("float32")
     >>> _ = layer(x, training=True)  # one update of the moving statistics
     >>> y = np.asarray(layer(x, training=False))
     >>> bool(abs(y.mean()) < 0.01 and abs(y.std() - 1) < 0.01)
@@ -49,11 +49,12 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def __init__(self, momentum=0.99, **kwargs):
         for fixed in ("moving_mean_initializer", "moving_variance_initializer"):
-            if kwargs.pop(fixed, "zeros") not in ("zeros", None):
+            value = kwargs.pop(fixed, "zeros")
+            if value not in ("zeros", None):
                 raise ValueError(
                     f"`{fixed}` of anysma.layers.BatchNormalization is always "
                     "zeros: the moving averages are bias-corrected. Received: "
-                    f"{fixed}={kwargs.get(fixed)!r}"
+                    f"{fixed}={value!r}"
                 )
         if kwargs.get("renorm"):
             raise ValueError(
@@ -88,17 +89,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
         safe = ops.where(updated, correction, 1.0)
         mean = ops.where(updated, self.moving_mean / safe, 0.0)
         variance = ops.where(updated, self.moving_variance / safe, 1.0)
-        shape = [1] * len(inputs.shape)
-        shape[self.axis] = inputs.shape[self.axis]
         dtype = inputs.dtype
-        mean = ops.reshape(ops.cast(mean, dtype), shape)
-        variance = ops.reshape(ops.cast(variance, dtype), shape)
-        outputs = (inputs - mean) * ops.rsqrt(variance + self.epsilon)
-        if self.scale:
-            outputs = outputs * ops.reshape(ops.cast(self.gamma, dtype), shape)
-        if self.center:
-            outputs = outputs + ops.reshape(ops.cast(self.beta, dtype), shape)
-        return outputs
+        return ops.batch_normalization(
+            inputs,
+            mean=ops.cast(mean, dtype),
+            variance=ops.cast(variance, dtype),
+            axis=self.axis,
+            offset=ops.cast(self.beta, dtype) if self.center else None,
+            scale=ops.cast(self.gamma, dtype) if self.scale else None,
+            epsilon=self.epsilon,
+        )
 
     def get_config(self):
         config = super().get_config()

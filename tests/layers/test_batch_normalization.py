@@ -104,7 +104,7 @@ class BatchNormalizationTest(TestCase):
         self.assertAllClose(loaded.layers[1].steps, 3.0)
 
     def test_rejects_moving_initializers_and_renorm(self):
-        with self.assertRaisesRegex(ValueError, "moving_variance_initializer"):
+        with self.assertRaisesRegex(ValueError, "moving_variance_initializer='ones'"):
             BatchNormalization(moving_variance_initializer="ones")
         with self.assertRaisesRegex(ValueError, "renorm"):
             BatchNormalization(renorm=True)
