@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import os
+import pathlib
 import platform
 import shutil
 import subprocess
@@ -23,6 +24,15 @@ LIBRARIES = (
     "scipy",
     "scikit-learn",
 )
+
+
+def write_atomically(path, text):
+    """Write `text` to a temporary file next to `path`, then rename it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def _read(path):

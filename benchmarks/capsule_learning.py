@@ -42,6 +42,10 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import _report  # noqa: E402
+
 MODELS = ("capsnet", "capsnet_lvq", "lvq_capsule_network", "reference")
 ORIGINAL = "lvq_capsule_network_2018"
 CASES = {
@@ -192,11 +196,7 @@ def train(name, args):
 
 
 def _write_json(path, data):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(data, stream, indent=1, sort_keys=True)
-        stream.write("\n")
-    os.replace(temporary, path)
+    _report.write_atomically(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def plot(case, results, path):
@@ -341,10 +341,7 @@ def update_results_md(path, section):
         text = before + section + after
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
+    _report.write_atomically(path, text)
 
 
 def main(argv=None):
@@ -378,12 +375,11 @@ def main(argv=None):
     results = stored.setdefault(args.case, {})
     for name in args.models or CASES[args.case]["models"]:
         command = [sys.executable, __file__, "--worker", name]
-        command += [
-            f"--{key}={value}"
-            for key, value in vars(args).items()
-            if key in ("case", "samples", "val", "every", "seed")
-            or (key == "data_dir" and value)
-        ]
+        command += [f"--case={args.case}", f"--samples={args.samples}"]
+        command += [f"--val={args.val}", f"--every={args.every}"]
+        command += [f"--seed={args.seed}"]
+        if args.data_dir:
+            command += [f"--data_dir={args.data_dir}"]
         environment = dict(os.environ, KERAS_BACKEND=args.backend)
         output = subprocess.run(
             command, env=environment, check=True, stdout=subprocess.PIPE, text=True

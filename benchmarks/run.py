@@ -188,13 +188,6 @@ def _output_folder(args):
     return pathlib.Path(tempfile.mkdtemp(prefix="anysma-benchmarks-"))
 
 
-def _write_atomically(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def _command_text(argv):
     return " ".join(["python benchmarks/run.py"] + list(argv))
 
@@ -215,8 +208,10 @@ def _write(report, output):
     markdown = (
         _report.render_markdown(report) + "\n" + capsule_learning.markdown_section()
     )
-    _write_atomically(output / "results.json", json.dumps(report, indent=1) + "\n")
-    _write_atomically(output / "RESULTS.md", markdown)
+    _report.write_atomically(
+        output / "results.json", json.dumps(report, indent=1) + "\n"
+    )
+    _report.write_atomically(output / "RESULTS.md", markdown)
     print(markdown)
     print(f"Wrote {output / 'RESULTS.md'} and {output / 'results.json'}")
 
@@ -285,7 +280,9 @@ def main(argv=None):
         # Keep what is measured so far (a partial report) on disk.
         report["wall_s"] = time.perf_counter() - started
         report["load_end"] = list(os.getloadavg())
-        _write_atomically(output / "results.json", json.dumps(report, indent=1) + "\n")
+        _report.write_atomically(
+            output / "results.json", json.dumps(report, indent=1) + "\n"
+        )
         for job in jobs:
             for result in job["results"]:
                 if job["peer"] is None and result.get("status") == "error":

@@ -255,6 +255,11 @@ class LVQCapsuleNetwork(keras.Model):
             )
 
         # === Layers ===
+        normalization = (
+            BatchNormalization
+            if batch_norm_debiasing
+            else keras.layers.BatchNormalization
+        )
         trunk = []
         for index, (filters, kernel, strides, init, normalize, dropout) in enumerate(
             _TRUNK, start=1
@@ -272,11 +277,7 @@ class LVQCapsuleNetwork(keras.Model):
             )
             if normalize:
                 trunk.append(
-                    (
-                        BatchNormalization
-                        if batch_norm_debiasing
-                        else keras.layers.BatchNormalization
-                    )(
+                    normalization(
                         momentum=batch_norm_momentum,
                         dtype=dtype,
                         name=f"block{index}_batch_normalization",
