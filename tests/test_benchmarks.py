@@ -128,14 +128,17 @@ def test_capsule_learning_trajectory(tmp_path):
         "--output",
         str(tmp_path),
     ]
+    # An earlier run's results survive: new ones are merged in.
+    earlier = {"b": {"reference": {"final_validation_accuracy": 0.5}}}
+    (tmp_path / "capsule_learning.json").write_text(json.dumps(earlier))
     completed = subprocess.run(
         command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "| reference: LVQ-CN trunk" in completed.stdout
-    result = json.loads((tmp_path / "capsule_learning.json").read_text())["a"][
-        "reference"
-    ]
+    stored = json.loads((tmp_path / "capsule_learning.json").read_text())
+    assert stored["b"] == earlier["b"]
+    result = stored["a"]["reference"]
     assert result["backend"] == keras.backend.backend()
     assert result["steps"] == 4 and result["validation_samples"] == 100
     assert [point["step"] for point in result["trajectory"]] == [2, 4]
