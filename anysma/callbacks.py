@@ -4,9 +4,17 @@ The original anysma shipped a TensorFlow-1 `TensorBoard` variant here; use
 `keras.callbacks.TensorBoard` instead.
 """
 
+import json
+import math
 import numbers
+import os
+import warnings
 
 import keras
+import numpy as np
+
+from anysma.utils.files import write_atomically
+from anysma.utils.files import write_json_atomically
 
 
 def linear_margin_schedule(num_epochs, initial_margin=0.2, final_margin=0.9):
@@ -134,4 +142,250 @@ class SpreadLossMarginScheduler(keras.callbacks.Callback):
             logs["margin"] = float(self.loss.margin)
 
 
-__all__ = ["SpreadLossMarginScheduler", "linear_margin_schedule"]
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that survives a kill while it writes.
+
+    Keras' callback overwrites its backup in place, so a process killed
+    while the weights file is written leaves a truncated HDF5 file, and
+    every restart then fails until the folder is removed by hand. This
+    variant never overwrites a checkpoint:
+
+    - each backup is a new file `epoch-<E>.weights.h5` (written to a
+      temporary name first, then renamed), and a small index
+      `checkpoint.json` (also written and renamed atomically) lists the
+      newest and the previous checkpoint; older files are removed only
+      after the index points past them;
+    - on restart the newest checkpoint is loaded; if it cannot be read, the
+      previous one is loaded with a warning; if neither can be read, a
+      `ValueError` names the folder (nothing is deleted).
+
+    A kill at any moment therefore leaves a resumable folder, losing at most
+    the epoch in progress. The folder is removed when training finishes
+    (`delete_checkpoint=True`), as in Keras.
+
+    Args:
+        backup_dir: The folder of the backup; used by this callback only.
+        save_freq: `"epoch"` or a number of batches, as in Keras.
+        delete_checkpoint: Remove the folder at the end of training.
+
+    Example:
+
+    >>> import tempfile, keras, numpy as np
+    >>> import anysma
+    >>> folder = tempfile.mkdtemp()
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> backup = anysma.callbacks.BackupAndRestore(folder + "/backup")
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2,
+    ...                     verbose=0, callbacks=[backup])
+    >>> len(history.history["loss"])
+    2
+    """
+
+    INDEX = "checkpoint.json"
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__(
+            backup_dir,
+            save_freq=save_freq,
+            double_checkpoint=False,
+            delete_checkpoint=delete_checkpoint,
+        )
+        self._index_path = os.path.join(backup_dir, self.INDEX)
+
+    def on_train_begin(self, logs=None):
+        if not self.model.built:
+            raise ValueError(
+                "`BackupAndRestore` needs a built model before `fit()`: call the "
+                f"model on a batch first. Received: an unbuilt {self.model.name!r}"
+            )
+        entries = self._read_index()
+        if not entries:
+            return
+        failures = []
+        for entry in entries:
+            path = os.path.join(self.backup_dir, entry["weights"])
+            try:
+                if self.model.optimizer is not None and not self.model.optimizer.built:
+                    self.model.optimizer.build(self.model.trainable_variables)
+                self.model.load_weights(path)
+            except Exception as error:  # noqa: BLE001 - any unreadable file
+                failures.append(f"{path}: {error}")
+                warnings.warn(
+                    f"The backup {path} cannot be read ({error}); trying the "
+                    "previous backup.",
+                    stacklevel=2,
+                )
+                continue
+            # How Keras' own callback makes `fit` continue at the next epoch.
+            self.model._initial_epoch = int(entry["epoch"])
+            self._current_epoch = int(entry["epoch"])
+            return
+        raise ValueError(
+            f"The training backup in {self.backup_dir} cannot be read, so the "
+            "interrupted run cannot resume. Move the folder away (or delete "
+            "it) to train from scratch. Received: " + "; ".join(failures)
+        )
+
+    def _read_index(self):
+        if not os.path.exists(self._index_path):
+            return []
+        try:
+            with open(self._index_path) as stream:
+                entries = json.load(stream)["checkpoints"]
+            return [
+                {"epoch": int(entry["epoch"]), "weights": str(entry["weights"])}
+                for entry in entries
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"The training backup index {self._index_path} is damaged, so "
+                "the interrupted run cannot resume. Move the folder away (or "
+                f"delete it) to train from scratch. Received: {error}"
+            ) from error
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch}-batch-{self._last_batch_seen}.weights.h5"
+        write_atomically(
+            os.path.join(self.backup_dir, name),
+            self.model.save_weights,
+            suffix=".weights.h5",
+        )
+        previous = [entry for entry in self._read_index() if entry["weights"] != name]
+        entries = [{"epoch": self._current_epoch, "weights": name}] + previous[:1]
+        write_json_atomically(self._index_path, {"checkpoints": entries})
+        # Files the index no longer names (and leftovers of a killed write).
+        keep = {entry["weights"] for entry in entries}
+        for stale in os.listdir(self.backup_dir):
+            if stale.endswith(".weights.h5") and stale not in keep:
+                os.remove(os.path.join(self.backup_dir, stale))
+
+
+class BestWeightsCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keep the best weights in one file, written atomically, never from NaN.
+
+    `keras.callbacks.ModelCheckpoint(save_best_only=True,
+    save_weights_only=True)` with three safeguards for long runs:
+
+    - the file is written under a temporary name and renamed, so a kill
+      during the write leaves the previous best file intact;
+    - an epoch whose training loss is NaN or infinite, or after which a
+      weight is not finite, is never saved, even if its validation metric
+      looks better (a diverged model predicts one class and can still beat
+      a first epoch's score);
+    - `initial_value_threshold` (Keras' own argument) carries the best
+      score of an interrupted run into the resumed one; `best_in_log`
+      reads it from a CSV log.
+
+    Args:
+        filepath: The `.weights.h5` file.
+        monitor: The metric to monitor, e.g. `"val_accuracy"`.
+        mode: `"max"`, `"min"` or `"auto"`.
+        initial_value_threshold: The score to beat (e.g. of the run before
+            an interruption), or `None`.
+        verbose: Verbosity, as in Keras.
+
+    Example:
+
+    >>> import os, tempfile, keras, numpy as np
+    >>> import anysma
+    >>> path = os.path.join(tempfile.mkdtemp(), "best.weights.h5")
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> checkpoint = anysma.callbacks.BestWeightsCheckpoint(path, monitor="loss")
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
+    ...               callbacks=[checkpoint])
+    >>> os.path.exists(path)
+    True
+    """
+
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        mode="auto",
+        initial_value_threshold=None,
+        verbose=0,
+    ):
+        filepath = os.fspath(filepath)
+        if not filepath.endswith(".weights.h5"):
+            raise ValueError(
+                "`filepath` must end with `.weights.h5`. "
+                f"Received: filepath={filepath!r}"
+            )
+        directory, name = os.path.split(filepath)
+        self.final_path = filepath
+        super().__init__(
+            os.path.join(
+                directory, f".{name[: -len('.weights.h5')]}.partial.weights.h5"
+            ),
+            monitor=monitor,
+            mode=mode,
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=initial_value_threshold,
+            verbose=verbose,
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite(logs or {}) or not self._weights_are_finite():
+            return
+        super().on_epoch_end(epoch, logs)
+        if os.path.exists(self.filepath):
+            os.replace(self.filepath, self.final_path)
+
+    def _weights_are_finite(self):
+        return all(
+            np.all(np.isfinite(keras.ops.convert_to_numpy(variable)))
+            for variable in self.model.trainable_variables
+        )
+
+    @staticmethod
+    def best_in_log(path, monitor, mode="max"):
+        """The best finite value of column `monitor` in the CSV log `path`.
+
+        Returns `None` when the file or the column is missing or holds no
+        finite value.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> log = os.path.join(tempfile.mkdtemp(), "log.csv")
+        >>> with open(log, "w") as stream:
+        ...     _ = stream.write("epoch,val_accuracy\\n0,0.5\\n1,0.75\\n2,nan\\n")
+        >>> BestWeightsCheckpoint.best_in_log(log, "val_accuracy")
+        0.75
+        """
+        import csv
+
+        if mode not in ("max", "min"):
+            raise ValueError(f"`mode` must be 'max' or 'min'. Received: mode={mode!r}")
+        if not os.path.exists(path):
+            return None
+        values = []
+        with open(path, newline="") as stream:
+            for row in csv.DictReader(stream):
+                try:
+                    value = float(row.get(monitor, "nan"))
+                except ValueError:
+                    continue
+                if math.isfinite(value):
+                    values.append(value)
+        if not values:
+            return None
+        return max(values) if mode == "max" else min(values)
+
+
+def _finite(logs):
+    """Whether the training loss in `logs` (if any) is finite."""
+    loss = logs.get("loss")
+    return loss is None or math.isfinite(float(loss))
+
+
+__all__ = [
+    "BackupAndRestore",
+    "BestWeightsCheckpoint",
+    "SpreadLossMarginScheduler",
+    "linear_margin_schedule",
+]

@@ -7,16 +7,69 @@ their common entry point.
 
 import argparse
 import importlib.util
-import json
+import math
 import os
-import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
 
+from anysma.utils.files import write_atomically
+from anysma.utils.files import write_json_atomically
+
 #: Subfolder of the output folder where `BackupAndRestore` keeps its state.
 BACKUP_FOLDER = "backup"
+#: Subfolder where a new training run moves the files of the run before it.
+PREVIOUS_FOLDER = "previous"
+#: Subfolder of the `-t/--testing` runs (one new folder per run).
+EVALUATIONS_FOLDER = "evaluations"
+
+
+def _integer(minimum, maximum=None):
+    """An argparse type: an integer in `[minimum, maximum]`."""
+    bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or value < minimum
+            or (maximum is not None and value > maximum)
+        ):
+            raise argparse.ArgumentTypeError(
+                f"must be an integer {bounds}. Received: {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"integer {bounds}"
+    return parse
+
+
+def _number(minimum, inclusive):
+    """An argparse type: a finite float above (or at) `minimum`."""
+    bounds = f">= {minimum}" if inclusive else f"> {minimum}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if (
+            not math.isfinite(value)
+            or value < minimum
+            or (value == minimum and not inclusive)
+        ):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {bounds}. Received: {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"number {bounds}"
+    return parse
 
 
 def build_parser(
@@ -63,23 +116,32 @@ def build_parser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch_size", type=int, default=batch_size)
-    parser.add_argument("--lr", type=float, default=lr, help="Adam learning rate")
+    parser.add_argument("--epochs", type=_integer(1), default=epochs)
+    parser.add_argument("--batch_size", type=_integer(1), default=batch_size)
+    parser.add_argument(
+        "--lr", type=_number(0, inclusive=False), default=lr, help="Adam learning rate"
+    )
     if lam_recon is not None:
         parser.add_argument(
             "--lam_recon",
-            type=float,
+            type=_number(0, inclusive=True),
             default=lam_recon,
             help="weight of the reconstruction loss",
         )
     if routings is not None:
         parser.add_argument(
-            "-r", "--routings", type=int, default=routings, help="routing iterations"
+            "-r",
+            "--routings",
+            type=_integer(1),
+            default=routings,
+            help="routing iterations",
         )
     if digit:
         parser.add_argument(
-            "--digit", type=int, default=5, help="class of the latent manipulation"
+            "--digit",
+            type=_integer(0, 9),
+            default=5,
+            help="class of the latent manipulation",
         )
     if pre_training:
         parser.add_argument(
@@ -116,10 +178,10 @@ def build_parser(
         default=None,
         help="folder with the dataset files (default: $ANYSMA_DATA_DIR, the cache)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=_integer(0), default=0, help="random seed")
     parser.add_argument(
         "--max_samples",
-        type=int,
+        type=_integer(1),
         default=None,
         help="use at most this many samples of each split (quick runs)",
     )
@@ -152,37 +214,48 @@ def output_directory(save_dir, name):
     return path
 
 
-def write_json_atomically(path, data):
-    """Write JSON to a temporary file in the same folder, then rename it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def training_callbacks(directory, monitor="val_accuracy", debug=False):
-    """CSV log, best checkpoint, backup for resuming, TensorBoard when installed.
+    """Start a training run in `directory`; return its callbacks.
 
-    `BackupAndRestore` saves the model and optimizer state after every
-    epoch, so an interrupted run restarted with the same flags resumes at
-    the next epoch; the backup is deleted when training finishes.
+    Call it right before `fit`, once the data, the flags and the weights are
+    known to be good: a failed start must not touch an earlier run.
+
+    - If `directory` holds an interrupted run (a backup), training resumes
+      it: the CSV log is continued and `best.weights.h5` is only replaced by
+      a model better than the best score in that log.
+    - Otherwise the files of an earlier run there (log, weights, summary,
+      plots, TensorBoard logs) are moved to `previous/<time>/`; nothing is
+      deleted.
+
+    The callbacks: `TerminateOnNaN` (a diverged run stops at once), the
+    crash-safe `anysma.callbacks.BackupAndRestore` (an interrupted run
+    restarted with the same flags resumes at the next epoch; the backup is
+    removed when training finishes), the CSV log, the atomic best-weights
+    checkpoint (never written from a NaN epoch) and TensorBoard when
+    installed.
     """
+    from anysma import callbacks as anysma_callbacks
+
+    backup = os.path.join(directory, BACKUP_FOLDER)
+    log = os.path.join(directory, "log.csv")
+    mode = "max" if monitor.endswith("accuracy") else "min"
+    resuming = os.path.exists(
+        os.path.join(backup, anysma_callbacks.BackupAndRestore.INDEX)
+    )
+    if resuming:
+        best = anysma_callbacks.BestWeightsCheckpoint.best_in_log(log, monitor, mode)
+    else:
+        _archive_previous_run(directory)
+        best = None
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(directory, BACKUP_FOLDER)),
-        keras.callbacks.CSVLogger(os.path.join(directory, "log.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(
+        keras.callbacks.TerminateOnNaN(),
+        anysma_callbacks.BackupAndRestore(backup),
+        keras.callbacks.CSVLogger(log, append=True),
+        anysma_callbacks.BestWeightsCheckpoint(
             os.path.join(directory, "best.weights.h5"),
             monitor=monitor,
-            mode="max" if monitor.endswith("accuracy") else "min",
-            save_best_only=True,
-            save_weights_only=True,
+            mode=mode,
+            initial_value_threshold=best,
         ),
     ]
     # Keras writes TensorBoard summaries through TensorFlow and TensorBoard.
@@ -196,21 +269,56 @@ def training_callbacks(directory, monitor="val_accuracy", debug=False):
     return callbacks
 
 
+def _archive_previous_run(directory):
+    """Move an earlier run's files to `previous/<time of its last file>/`."""
+    reserved = {BACKUP_FOLDER, PREVIOUS_FOLDER, EVALUATIONS_FOLDER}
+    entries = [
+        entry
+        for entry in sorted(os.listdir(directory))
+        if entry not in reserved and not entry.startswith(".")
+    ]
+    if not entries:
+        return None
+    newest = max(os.path.getmtime(os.path.join(directory, entry)) for entry in entries)
+    target = _new_folder(
+        os.path.join(directory, PREVIOUS_FOLDER),
+        time.strftime("%Y%m%d-%H%M%S", time.localtime(newest)),
+    )
+    for entry in entries:
+        os.replace(os.path.join(directory, entry), os.path.join(target, entry))
+    print(f"The files of the previous run were moved to {target}", flush=True)
+    return target
+
+
+def _new_folder(parent, stem):
+    """Create and return a folder `parent/stem` that did not exist before."""
+    os.makedirs(parent, exist_ok=True)
+    for count in range(1, 10_000):
+        path = os.path.join(parent, stem if count == 1 else f"{stem}-{count}")
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"No free folder name for {stem!r} in {parent}")
+
+
 def start(args, name):
-    """Seed everything and return `(output folder, start time)`."""
+    """Seed everything and return `(output folder, start time)`.
+
+    Training runs use `save_dir/name` (their files are written only once
+    training starts, see `training_callbacks`). Test and plot runs
+    (`-t/--testing`) write into a new folder
+    `save_dir/name/evaluations/<time>/`, so they never replace a training
+    run's summary or plots.
+    """
     keras.utils.set_random_seed(args.seed)
-    if not args.testing:
-        _start_log(output_directory(args.save_dir, name))
-    return output_directory(args.save_dir, name), time.perf_counter()
-
-
-def _start_log(directory):
-    """Begin a fresh CSV log unless an interrupted run is being resumed."""
-    log = os.path.join(directory, "log.csv")
-    if os.path.exists(log) and not os.path.isdir(
-        os.path.join(directory, BACKUP_FOLDER)
-    ):
-        os.remove(log)
+    directory = output_directory(args.save_dir, name)
+    if args.testing:
+        directory = _new_folder(
+            os.path.join(directory, EVALUATIONS_FOLDER), time.strftime("%Y%m%d-%H%M%S")
+        )
+    return directory, time.perf_counter()
 
 
 def subset(arrays, max_samples, seed=0):
@@ -247,21 +355,55 @@ def load_weights(model, weights):
     if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
         # Weight files written after training also hold the optimizer state.
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(path)
+    try:
+        # Keras only warns when a file lacks some layers' weights, and leaves
+        # those layers at their initial values: for an experiment that is a
+        # foreign file, so the warning becomes the mismatch error below.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*no matching group")
+            warnings.filterwarnings("error", message=".*[Ss]kipping")
+            model.load_weights(path)
+    except OSError as error:
+        raise ValueError(
+            f"The weights file {path} is damaged (not a readable HDF5 file): "
+            "train again, or copy the file again from where it was written. "
+            f"Received: {error}"
+        ) from error
+    except (ValueError, KeyError, UserWarning) as error:
+        raise ValueError(
+            f"The weights file {path} does not fit this experiment's model "
+            f"{model.name!r}: it was written by another experiment or with "
+            "other flags (e.g. --setting or --routings). "
+            f"Received: {error}"
+        ) from error
     return path
 
 
 def save_final_weights(model, directory):
-    """Save the trained weights (not the optimizer) as `final.weights.h5`."""
-    path = os.path.join(directory, "final.weights.h5")
-    temporary = os.path.join(directory, ".final.tmp.weights.h5")
-    try:
-        model.save_weights(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
+    """Save the trained weights as `final.weights.h5`, atomically.
+
+    Raises:
+        FloatingPointError: A weight is NaN or infinite (training diverged;
+            `TerminateOnNaN` stopped it). Nothing is written then.
+    """
+    for variable in model.weights:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+            best = os.path.join(directory, "best.weights.h5")
+            kept = (
+                f"; {best} holds the best model before that"
+                if os.path.exists(best)
+                else ""
+            )
+            raise FloatingPointError(
+                f"Training diverged: the weight {variable.path!r} became NaN or "
+                f"infinite (the loss is in {os.path.join(directory, 'log.csv')}). "
+                f"The final weights were not saved{kept}. Try a lower --lr."
+            )
+    return write_atomically(
+        os.path.join(directory, "final.weights.h5"),
+        model.save_weights,
+        suffix=".weights.h5",
+    )
 
 
 def finish(directory, name, args, started, metrics, plots=()):

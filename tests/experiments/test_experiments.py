@@ -93,9 +93,16 @@ def test_smoke_run_then_test_mode(name, data_dir, tmp_path, two_steps):
         # Same weights, same data: the evaluation must repeat exactly
         # (the gmlvq train split is augmentation-free as well).
         assert tested[key] == pytest.approx(value, abs=1e-6), key
+    # The test run writes its own folder; the training record stays.
+    with open(folder / "summary.json") as stream:
+        assert json.load(stream) == trained
+    (evaluation,) = os.listdir(folder / "evaluations")
+    evaluation = folder / "evaluations" / evaluation
+    with open(evaluation / "summary.json") as stream:
+        assert json.load(stream) == tested
     assert tested["plots"], "test mode wrote no plots"
     for plot in tested["plots"]:
-        check_nontrivial_png(str(folder / plot))
+        check_nontrivial_png(str(evaluation / plot))
 
 
 class ResumeTest(TestCase):
