@@ -5,8 +5,24 @@ a `keras.losses.Loss` subclass that stores the options; both are registered
 for Keras serialization, so models compiled with them save to and load from
 `.keras` files without `custom_objects`.
 
-`y_true` is always one-hot over the classes (last axis). What `y_pred` holds
-depends on the loss:
+`y_true` holds one of two label formats, checked against `y_pred` (static
+shapes, so also in compiled and traced code) before anything is computed:
+
+- one-hot labels of `y_pred`'s shape (one column per class), any dtype;
+- integer class ids of shape `y_pred.shape[:-1]` or `y_pred.shape[:-1] + (1,)`
+  (Keras' rule for sparse labels, which `metrics=["accuracy"]` follows, too).
+  They are converted to one-hot labels; ids outside `[0, num_classes)` give a
+  row of zeros. Float labels of these shapes raise a `ValueError`: they are
+  never taken for class ids.
+
+Labels of any other shape raise a `ValueError` naming both shapes. Keras casts
+`y_true` to float before a loss *function* passed to `compile` sees it, so
+train on integer class ids with the loss classes (e.g. `GlvqLoss()`).
+`rslvq_loss` and `RSLVQLoss` with `prototype_labels` get one value per
+prototype: there the classes are `0, ..., max(prototype_labels)`, and one-hot
+labels may have further columns (classes without prototypes).
+
+What `y_pred` holds depends on the loss:
 
 | loss                             | `y_pred`                               |
 |----------------------------------|----------------------------------------|
@@ -125,6 +141,119 @@ def _to_float(y_true, y_pred):
     return ops.cast(y_true, dtype), ops.cast(y_pred, dtype)
 
 
+def _static_shape(tensor):
+    return tuple(tensor.shape)
+
+
+def _shapes_match(shape, other):
+    """Whether two static shapes agree where both dims are known."""
+    return len(shape) == len(other) and all(
+        a is None or b is None or a == b for a, b in zip(shape, other)
+    )
+
+
+def _standardize_labels(y_true, y_pred, prototype_labels=None, hint=""):
+    """Check `y_true` against `y_pred` and return it as one-hot labels.
+
+    Integer class ids of shape `y_pred.shape[:-1]`, or with a last axis of 1
+    where there is more than one class, become one-hot labels (Keras' rule
+    for sparse labels); any other `y_true` must be one-hot with `y_pred`'s
+    shape. Only static shapes are compared (unknown dims are skipped), so
+    this works on symbolic and traced tensors of every backend.
+
+    Args:
+        y_true: The labels.
+        y_pred: The predictions; its last axis is the class axis.
+        prototype_labels: `None`, or the (checked) class of every entry of
+            `y_pred`'s last axis: then the classes are
+            `0, ..., max(prototype_labels)`, and one-hot labels need at least
+            that many columns (further ones are classes without prototypes).
+        hint: A sentence put in front of the error message.
+
+    Returns:
+        `y_true` unchanged (one-hot labels) or the one-hot form of the ids.
+    """
+    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(y_pred)
+    true_shape = _static_shape(y_true)
+    pred_shape = _static_shape(y_pred)
+    true_dtype = keras.backend.standardize_dtype(y_true.dtype)
+    if prototype_labels is None:
+        num_classes = pred_shape[-1] if pred_shape else None
+    else:
+        num_classes = max(prototype_labels) + 1
+    has_id_rank = len(true_shape) == len(pred_shape) - 1
+    has_id_axis = (
+        len(true_shape) == len(pred_shape) > 0
+        and true_shape[-1] == 1
+        and num_classes is not None
+        and num_classes > 1
+    )
+    received = (
+        f"Received: y_true.shape={true_shape}, y_true.dtype={true_dtype}, "
+        f"y_pred.shape={pred_shape}"
+    )
+    if prototype_labels is None:
+        expected = (
+            f"{hint}`y_true` must be one-hot labels of `y_pred`'s shape (one "
+            "column per class) or integer class ids of shape "
+            "`y_pred.shape[:-1]` or `y_pred.shape[:-1] + (1,)`."
+        )
+    else:
+        expected = (
+            f"{hint}`y_true` must be one-hot labels of `y_pred`'s leading shape "
+            f"with at least max(prototype_labels) + 1 = {num_classes} columns, "
+            "or integer class ids of shape `y_pred.shape[:-1]` or "
+            "`y_pred.shape[:-1] + (1,)`."
+        )
+
+    if has_id_rank or has_id_axis:
+        if "int" not in true_dtype:
+            # Not rounded to ids: float labels of these shapes may as well be
+            # soft or binary targets, and traced values cannot be checked.
+            raise ValueError(
+                f"{expected} Integer class ids are accepted, but these labels "
+                f"are {true_dtype}: cast them to an integer dtype or one-hot "
+                "encode them. (Keras casts the labels to float before a loss "
+                "function passed to `compile` sees them; compile with the loss "
+                "class, e.g. `GlvqLoss()`, to train on integer class ids.) "
+                f"{received}"
+            )
+        class_ids = y_true if has_id_rank else ops.squeeze(y_true, axis=-1)
+        if not _shapes_match(_static_shape(class_ids), pred_shape[:-1]):
+            raise ValueError(f"{expected} {received}")
+        if num_classes is None:
+            raise ValueError(
+                "Integer class ids need a known number of classes, the last "
+                f"axis of `y_pred`. {received}"
+            )
+        # Comparing with every class index instead of `ops.one_hot`: ids
+        # outside [0, num_classes) give a row of zeros on every backend
+        # (torch's `one_hot` raises for ids >= num_classes), which is also
+        # what one-hot labels of a class without prototypes give in
+        # `rslvq_loss`.
+        class_ids = ops.expand_dims(ops.cast(class_ids, "int32"), axis=-1)
+        classes = ops.arange(num_classes, dtype="int32")
+        return ops.cast(ops.equal(class_ids, classes), "float32")
+
+    if prototype_labels is None:
+        valid = _shapes_match(true_shape, pred_shape)
+    else:
+        valid = len(true_shape) == len(pred_shape) > 0 and _shapes_match(
+            true_shape[:-1], pred_shape[:-1]
+        )
+        if valid and true_shape[-1] is not None and true_shape[-1] < num_classes:
+            raise ValueError(
+                f"`prototype_labels` must be class indices below {true_shape[-1]}"
+                ", the number of columns of the one-hot `y_true`. Received: "
+                f"prototype_labels={prototype_labels!r}, "
+                f"y_true.shape={true_shape}, y_pred.shape={pred_shape}"
+            )
+    if not valid:
+        raise ValueError(f"{expected} {received}")
+    return y_true
+
+
 def _is_correct_class(y_true):
     return ops.greater(y_true, 0.5)
 
@@ -166,6 +295,25 @@ def _masked_logsumexp(values, mask):
     return ops.squeeze(maximum, -1) + ops.log(ops.maximum(total, tiny))
 
 
+def _standardize_rslvq_labels(y_true, y_pred, prototype_labels):
+    """`_standardize_labels` for `y_pred` with one value per prototype."""
+    if prototype_labels is None:
+        return _standardize_labels(
+            y_true,
+            y_pred,
+            hint="Without `prototype_labels`, prototype i has class i, so "
+            "`y_pred` needs one dissimilarity per class. ",
+        )
+    num_prototypes = ops.convert_to_tensor(y_pred).shape[-1]
+    if num_prototypes is not None and num_prototypes != len(prototype_labels):
+        raise ValueError(
+            "`prototype_labels` needs one label per prototype (last axis of "
+            f"`y_pred`, {num_prototypes}). Received: "
+            f"prototype_labels={prototype_labels!r}"
+        )
+    return _standardize_labels(y_true, y_pred, prototype_labels)
+
+
 # === Loss functions ===
 
 
@@ -186,7 +334,8 @@ def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
     `min p = 0`) the cost is 0.
 
     Args:
-        y_true: One-hot labels `(..., K)`.
+        y_true: One-hot labels `(..., K)` or integer class ids `(...)` or
+            `(..., 1)`.
         y_pred: Flipped probabilities `(..., K)`.
         squash_func: `None` or `"identity"` (return `mu + margin`),
             `"sigmoid"` (`sigmoid(beta (mu + margin))`, Sato and Yamada's
@@ -214,6 +363,7 @@ def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
         NIPS 1995.
     """
     squash_func, beta, margin = _check_squashing(squash_func, beta, margin)
+    y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
     highest = selected_max(y_pred, axis=-1)
@@ -238,7 +388,8 @@ def glvq_loss_over_dissimilarities(
     `d+ = d- = 0` the cost is 0, with a finite gradient.
 
     Args:
-        y_true: One-hot labels `(..., K)`.
+        y_true: One-hot labels `(..., K)` or integer class ids `(...)` or
+            `(..., 1)`.
         y_pred: Non-negative dissimilarities `(..., K)`, e.g. the distances
             to the closest prototype of each class.
         squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`; see
@@ -263,6 +414,7 @@ def glvq_loss_over_dissimilarities(
         NIPS 1995.
     """
     squash_func, beta, margin = _check_squashing(squash_func, beta, margin)
+    y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
     highest = selected_max(y_pred, axis=-1, keepdims=True)
@@ -281,7 +433,8 @@ def margin_loss(y_true, y_pred, lamb=0.5, margin=0.1):
     The defaults are Sabour et al.'s `m+ = 0.9`, `m- = 0.1`, `lambda = 0.5`.
 
     Args:
-        y_true: One-hot labels `(..., K)`.
+        y_true: One-hot labels `(..., K)` or integer class ids `(...)` or
+            `(..., 1)`.
         y_pred: Class probabilities (e.g. capsule lengths) `(..., K)`.
         lamb: Down-weighting of the wrong classes, >= 0.
         margin: A number in `[0, 0.5)`: the correct class should exceed
@@ -303,6 +456,7 @@ def margin_loss(y_true, y_pred, lamb=0.5, margin=0.1):
     """
     lamb = _check_non_negative(lamb, "lamb")
     margin = _check_interval(margin, "margin", 0.5)
+    y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     present = y_true * ops.square(ops.relu(1 - margin - y_pred))
     absent = lamb * (1 - y_true) * ops.square(ops.relu(y_pred - margin))
@@ -319,7 +473,8 @@ def spread_loss(y_true, y_pred, margin=0.2):
     `anysma.callbacks.SpreadLossMarginScheduler`.
 
     Args:
-        y_true: One-hot labels `(..., K)`.
+        y_true: One-hot labels `(..., K)` or integer class ids `(...)` or
+            `(..., 1)`.
         y_pred: Class activations `(..., K)`.
         margin: A number >= 0.
 
@@ -338,6 +493,7 @@ def spread_loss(y_true, y_pred, margin=0.2):
         ICLR 2018.
     """
     margin = _check_non_negative(margin, "margin")
+    y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
     lowest = selected_min(y_pred, axis=-1, keepdims=True)
@@ -357,7 +513,8 @@ def generalized_kullback_leibler_divergence(y_true, y_pred, epsilon=1e-7):
     `y` and `p` are clamped to at least `epsilon`.
 
     Args:
-        y_true: Targets `(..., K)`, e.g. one-hot labels.
+        y_true: Targets `(..., K)`, e.g. one-hot labels, or integer class
+            ids `(...)` or `(..., 1)` (converted to one-hot labels).
         y_pred: Probabilities or possibilities `(..., K)`.
         epsilon: Lower clamp, > 0.
 
@@ -378,6 +535,7 @@ def generalized_kullback_leibler_divergence(y_true, y_pred, epsilon=1e-7):
         factorizations", Wiley 2009.
     """
     epsilon = _check_positive(epsilon, "epsilon")
+    y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     y_true = ops.maximum(y_true, epsilon)
     y_pred = ops.maximum(y_pred, epsilon)
@@ -393,7 +551,8 @@ def itakura_saito_divergence(y_true, y_pred, epsilon=1e-7):
     `y` and `p` are clamped to at least `epsilon`.
 
     Args:
-        y_true: Targets `(..., K)`, e.g. one-hot labels.
+        y_true: Targets `(..., K)`, e.g. one-hot labels, or integer class
+            ids `(...)` or `(..., 1)` (converted to one-hot labels).
         y_pred: Probabilities or possibilities `(..., K)`.
         epsilon: Lower clamp, > 0.
 
@@ -412,6 +571,7 @@ def itakura_saito_divergence(y_true, y_pred, epsilon=1e-7):
         likelihood method", 1968.
     """
     epsilon = _check_positive(epsilon, "epsilon")
+    y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     y_true = ops.maximum(y_true, epsilon)
     y_pred = ops.maximum(y_pred, epsilon)
@@ -434,7 +594,10 @@ def rslvq_loss(y_true, y_pred, prototype_labels=None, beta=1.0):
     `beta = 1 / (2 sigma^2)` this is Seo and Obermayer's RSLVQ.
 
     Args:
-        y_true: One-hot labels `(..., K)`.
+        y_true: One-hot labels `(..., K)` or integer class ids `(...)` or
+            `(..., 1)`. With `prototype_labels`, `K` may exceed the largest
+            prototype label (classes without prototypes) and the ids are
+            one-hot encoded over `max(prototype_labels) + 1` classes.
         y_pred: Dissimilarities to the prototypes `(..., P)`.
         prototype_labels: The class index of every prototype (a list of `P`
             non-negative integers below `K`). `None` means that prototype `i`
@@ -459,33 +622,11 @@ def rslvq_loss(y_true, y_pred, prototype_labels=None, beta=1.0):
     """
     prototype_labels = _check_prototype_labels(prototype_labels)
     beta = _check_positive(beta, "beta")
+    y_true = _standardize_rslvq_labels(y_true, y_pred, prototype_labels)
     y_true, y_pred = _to_float(y_true, y_pred)
-    num_classes = y_true.shape[-1]
-    num_prototypes = y_pred.shape[-1]
     if prototype_labels is None:
-        if None not in (num_classes, num_prototypes) and (
-            num_classes != num_prototypes
-        ):
-            raise ValueError(
-                "Without `prototype_labels`, prototype i has class i, so `y_pred` "
-                "needs one dissimilarity per class. Received: "
-                f"y_true.shape={tuple(y_true.shape)}, "
-                f"y_pred.shape={tuple(y_pred.shape)}"
-            )
         membership = y_true
     else:
-        if num_prototypes is not None and num_prototypes != len(prototype_labels):
-            raise ValueError(
-                "`prototype_labels` needs one label per prototype (last axis of "
-                f"`y_pred`, {num_prototypes}). Received: "
-                f"prototype_labels={prototype_labels!r}"
-            )
-        if num_classes is not None and max(prototype_labels) >= num_classes:
-            raise ValueError(
-                f"`prototype_labels` must be class indices below {num_classes} "
-                "(last axis of `y_true`). Received: "
-                f"prototype_labels={prototype_labels!r}"
-            )
         # membership[..., j] = y_true[..., label of prototype j].
         membership = ops.take(y_true, prototype_labels, axis=-1)
     logits = -beta * y_pred
@@ -518,6 +659,15 @@ class _OptionsLoss(keras.losses.Loss):
     def _options(self):
         raise NotImplementedError
 
+    def _standardize_labels(self, y_true, y_pred):
+        return _standardize_labels(y_true, y_pred)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # `Loss.__call__` casts `y_true` to the loss dtype, which would turn
+        # integer class ids into float labels that the function rejects.
+        y_true = self._standardize_labels(y_true, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
     def call(self, y_true, y_pred):
         return type(self)._function(y_true, y_pred, **self._options())
 
@@ -528,6 +678,8 @@ class _OptionsLoss(keras.losses.Loss):
 @anysma_export
 class GlvqLoss(_OptionsLoss):
     """GLVQ cost on flipped probabilities; the class form of `glvq_loss`.
+
+    `y_true` holds one-hot labels or integer class ids (module docstring).
 
     Classic GLVQ is a model whose output is `flip(distances)`, trained with
     this loss. `GLVQLoss` is an alias of this class.
@@ -578,6 +730,8 @@ GLVQLoss = GlvqLoss
 class GlvqLossOverDissimilarities(_OptionsLoss):
     """Classic GLVQ cost on dissimilarities; see `glvq_loss_over_dissimilarities`.
 
+    `y_true` holds one-hot labels or integer class ids (module docstring).
+
     Args:
         squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`.
         beta: Slope of the sigmoid, > 0.
@@ -615,6 +769,8 @@ class GlvqLossOverDissimilarities(_OptionsLoss):
 class MarginLoss(_OptionsLoss):
     """Margin loss of capsule networks; the class form of `margin_loss`.
 
+    `y_true` holds one-hot labels or integer class ids (module docstring).
+
     Args:
         lamb: Down-weighting of the wrong classes, >= 0.
         margin: A number in `[0, 0.5)`.
@@ -644,6 +800,8 @@ class MarginLoss(_OptionsLoss):
 @anysma_export
 class SpreadLoss(_OptionsLoss):
     """Spread loss of matrix capsules; the class form of `spread_loss`.
+
+    `y_true` holds one-hot labels or integer class ids (module docstring).
 
     `margin` can be changed between epochs (it is validated on assignment);
     `anysma.callbacks.SpreadLossMarginScheduler` does that and makes the
@@ -684,6 +842,8 @@ class SpreadLoss(_OptionsLoss):
 class GeneralizedKullbackLeiblerDivergence(_OptionsLoss):
     """Generalized Kullback-Leibler divergence; see the function form.
 
+    `y_true` holds one-hot labels or integer class ids (module docstring).
+
     Args:
         epsilon: Lower clamp of both inputs, > 0.
         reduction: Reduction over the samples, see `keras.losses.Loss`.
@@ -711,6 +871,8 @@ class GeneralizedKullbackLeiblerDivergence(_OptionsLoss):
 class ItakuraSaitoDivergence(_OptionsLoss):
     """Itakura-Saito divergence; see `itakura_saito_divergence`.
 
+    `y_true` holds one-hot labels or integer class ids (module docstring).
+
     Args:
         epsilon: Lower clamp of both inputs, > 0.
         reduction: Reduction over the samples, see `keras.losses.Loss`.
@@ -737,6 +899,8 @@ class ItakuraSaitoDivergence(_OptionsLoss):
 @anysma_export
 class RSLVQLoss(_OptionsLoss):
     """Robust soft LVQ cost on prototype dissimilarities; see `rslvq_loss`.
+
+    `y_true` holds one-hot labels or integer class ids (module docstring).
 
     `RslvqLoss` is an alias of this class.
 
@@ -769,6 +933,9 @@ class RSLVQLoss(_OptionsLoss):
 
     def _options(self):
         return {"prototype_labels": self.prototype_labels, "beta": self.beta}
+
+    def _standardize_labels(self, y_true, y_pred):
+        return _standardize_rslvq_labels(y_true, y_pred, self.prototype_labels)
 
 
 RslvqLoss = RSLVQLoss

@@ -1,3 +1,5 @@
+import tempfile
+
 import keras
 import numpy as np
 
@@ -88,3 +90,124 @@ class LinearMarginScheduleTest(TestCase):
             callbacks.linear_margin_schedule(3, initial_margin=-0.1)
         with self.assertRaisesRegex(ValueError, "Received: final_margin='1'"):
             callbacks.linear_margin_schedule(3, final_margin="1")
+
+
+def _temporary_folder(test):
+    directory = tempfile.TemporaryDirectory()
+    test.addCleanup(directory.cleanup)
+    return directory.name
+
+
+def _regression_model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return model
+
+
+class _Poison(keras.callbacks.Callback):
+    """Set the last epoch's training loss to NaN (as a diverged run reports)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            logs["loss"] = float("nan")
+
+
+class BestWeightsCheckpointTest(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.folder = _temporary_folder(self)
+        self.path = f"{self.folder}/best.weights.h5"
+        self.x = np.ones((4, 2), "float32")
+        self.y = np.ones((4, 1), "float32")
+
+    def test_a_nan_epoch_is_never_saved(self):
+        if keras.backend.backend() not in ("jax", "torch", "tensorflow"):
+            self.skipTest("backend cannot train")
+        import os
+
+        model = _regression_model()
+        checkpoint = callbacks.BestWeightsCheckpoint(self.path, monitor="loss")
+        # The poison runs first, so the checkpoint sees the NaN loss.
+        model.fit(
+            self.x, self.y, epochs=1, verbose=0, callbacks=[_Poison(0), checkpoint]
+        )
+        self.assertFalse(os.path.exists(self.path))
+        model.fit(self.x, self.y, epochs=1, verbose=0, callbacks=[checkpoint])
+        self.assertTrue(os.path.exists(self.path))
+        # Only the final file remains: the temporary one was renamed.
+        self.assertEqual(os.listdir(self.folder), ["best.weights.h5"])
+
+    def test_initial_value_threshold_keeps_the_earlier_best(self):
+        if keras.backend.backend() not in ("jax", "torch", "tensorflow"):
+            self.skipTest("backend cannot train")
+        import os
+
+        checkpoint = callbacks.BestWeightsCheckpoint(
+            self.path, monitor="loss", mode="min", initial_value_threshold=0.0
+        )
+        _regression_model().fit(
+            self.x, self.y, epochs=2, verbose=0, callbacks=[checkpoint]
+        )
+        self.assertFalse(os.path.exists(self.path))
+
+    def test_best_in_log(self):
+        log = f"{self.folder}/log.csv"
+        best = callbacks.BestWeightsCheckpoint.best_in_log
+        self.assertIsNone(best(log, "val_accuracy"))
+        with open(log, "w") as stream:
+            stream.write("epoch,loss,val_accuracy\n0,1.5,0.5\n1,nan,nan\n2,0.7,0.25\n")
+        self.assertEqual(best(log, "val_accuracy"), 0.5)
+        self.assertEqual(best(log, "loss", mode="min"), 0.7)
+        self.assertIsNone(best(log, "val_loss"))
+        with self.assertRaisesRegex(ValueError, "mode"):
+            best(log, "loss", mode="auto")
+
+    def test_arguments_are_validated(self):
+        with self.assertRaisesRegex(ValueError, "`filepath` must end with"):
+            callbacks.BestWeightsCheckpoint(f"{self.folder}/best.h5")
+
+
+class BackupAndRestoreTest(TestCase):
+    def test_keeps_two_checkpoints_and_resumes(self):
+        if keras.backend.backend() not in ("jax", "torch", "tensorflow"):
+            self.skipTest("backend cannot train")
+        import json
+        import os
+
+        folder = f"{_temporary_folder(self)}/backup"
+        x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 2:
+                    raise KeyboardInterrupt
+
+        model = _regression_model()
+        backup = callbacks.BackupAndRestore(folder)
+        with self.assertRaises(KeyboardInterrupt):
+            model.fit(x, y, epochs=5, verbose=0, callbacks=[backup, Stop()])
+        with open(os.path.join(folder, backup.INDEX)) as stream:
+            entries = json.load(stream)["checkpoints"]
+        self.assertEqual([entry["epoch"] for entry in entries], [3, 2])
+        self.assertEqual(
+            sorted(name for name in os.listdir(folder) if name.endswith(".h5")),
+            sorted(entry["weights"] for entry in entries),
+        )
+        resumed = _regression_model()
+        history = resumed.fit(
+            x, y, epochs=5, verbose=0, callbacks=[callbacks.BackupAndRestore(folder)]
+        )
+        self.assertEqual(len(history.history["loss"]), 2)  # epochs 3 and 4
+        self.assertFalse(os.path.exists(folder))
+
+    def test_unbuilt_model_is_rejected(self):
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        backup = callbacks.BackupAndRestore(f"{_temporary_folder(self)}/backup")
+        backup.set_model(model)
+        with self.assertRaisesRegex(ValueError, "built model"):
+            backup.on_train_begin()

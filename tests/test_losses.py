@@ -4,6 +4,7 @@ import tempfile
 
 import keras
 import numpy as np
+import pytest
 
 from anysma import losses
 from anysma import probability_transformations as pt
@@ -143,6 +144,58 @@ class _LossChecks:
         y_true, y_pred = make_data(kind=self.kind, seed=2)
         expected = self.reference(y_true, y_pred.astype("float64"), **self.options)
         self.run_loss_test(self.loss_class(**self.options), y_true, y_pred, expected)
+
+    def test_integer_class_ids(self):
+        loss = self.loss_class(**self.options, reduction=None)
+        for shape in ((BATCH, CLASSES), (1, 2, 3)):
+            y_true, y_pred = make_data(shape, self.kind, seed=8)
+            expected = self.reference(y_true, y_pred.astype("float64"), **self.options)
+            class_ids = np.argmax(y_true, axis=-1)
+            for labels in (
+                class_ids,
+                class_ids[..., None].astype("int32"),
+                class_ids[..., None].astype("uint8"),
+            ):
+                message = f"shape={shape} labels {labels.shape} {labels.dtype}"
+                self.assertAllClose(
+                    self.function(labels, y_pred, **self.options),
+                    expected,
+                    1e-5,
+                    1e-5,
+                    message,
+                )
+                self.assertAllClose(loss(labels, y_pred), expected, 1e-5, 1e-5, message)
+            # Integer one-hot labels stay one-hot labels.
+            self.assertAllClose(
+                loss(y_true.astype("int32"), y_pred), expected, 1e-5, 1e-5, "int"
+            )
+
+    def test_labels_not_matching_the_predictions(self):
+        y_true, y_pred = make_data(kind=self.kind)
+        class_ids = np.argmax(y_true, axis=-1)
+        float_ids = "Integer class ids are accepted, but these labels are float32"
+        cases = (
+            # Float labels are never taken for class ids.
+            (class_ids[:, None].astype("float32"), r"\(4, 1\)", float_ids),
+            (class_ids.astype("float32"), r"\(4,\)", float_ids),
+            # A wrong number of classes, or of samples.
+            (y_true[:, :3], r"\(4, 3\)", ""),
+            (np.concatenate([y_true, y_true[:, :1]], axis=-1), r"\(4, 6\)", ""),
+            (class_ids[:3], r"\(3,\)", ""),
+            (class_ids[:, None].repeat(2, axis=-1), r"\(4, 2\)", ""),
+        )
+        functions = (
+            lambda labels: self.function(labels, y_pred, **self.options),
+            lambda labels: self.loss_class(**self.options)(labels, y_pred),
+        )
+        for labels, shape, explanation in cases:
+            pattern = (
+                rf"one-hot labels.*{explanation}.*Received: y_true.shape={shape}, "
+                r"y_true.dtype=\w+, y_pred.shape=\(4, 5\)"
+            )
+            for function in functions:
+                with pytest.raises(ValueError, match=pattern):
+                    function(labels)
 
     def test_gradients(self):
         if keras.backend.backend() not in ("jax", "torch", "tensorflow"):
@@ -286,6 +339,47 @@ class RslvqLossTest(_LossChecks, TestCase):
             [5e3, 0.0, 1e3, 5e3],
             atol=1e-2,
         )
+
+    def test_integer_class_ids_with_prototype_labels(self):
+        prototype_labels = [0, 0, 1, 1, 2]
+        rng = np.random.default_rng(9)
+        distances = rng.uniform(0.0, 3.0, size=(BATCH, CLASSES)).astype("float32")
+        # Class 3 has no prototype: its one-hot row selects none, and so does
+        # its id, which lies beyond the largest prototype label.
+        class_ids = np.array([0, 2, 1, 3])
+        one_hot_labels = one_hot(class_ids, 4)
+        expected = losses.rslvq_loss(
+            one_hot_labels, distances, prototype_labels, beta=0.5
+        )
+        # The reference is infinite for class 3 (the loss is finite there).
+        reference = np_rslvq(
+            one_hot_labels[:3], distances[:3].astype("float64"), prototype_labels, 0.5
+        )
+        self.assertAllClose(expected[:3], reference, 1e-5, 1e-5)
+        loss = losses.RSLVQLoss(prototype_labels, beta=0.5, reduction=None)
+        for labels in (class_ids, class_ids[:, None]):
+            message = f"labels {labels.shape}"
+            self.assertAllClose(
+                losses.rslvq_loss(labels, distances, prototype_labels, beta=0.5),
+                expected,
+                1e-5,
+                1e-5,
+                message,
+            )
+            self.assertAllClose(loss(labels, distances), expected, 1e-5, 1e-5, message)
+        # One-hot labels need a column for every prototype label.
+        for function in (
+            loss,
+            lambda y, d: losses.rslvq_loss(y, d, prototype_labels),
+        ):
+            with pytest.raises(
+                ValueError,
+                match=r"indices below 2.*y_true.shape=\(4, 2\), "
+                r"y_pred.shape=\(4, 5\)",
+            ):
+                function(one_hot([0, 1, 1, 0], 2), distances)
+            with pytest.raises(ValueError, match=r"y_true.shape=\(4, 1\), "):
+                function(class_ids[:, None].astype("float32"), distances)
 
     def test_gradient_with_shared_classes(self):
         if keras.backend.backend() not in ("jax", "torch", "tensorflow"):
@@ -486,6 +580,32 @@ class ValidationTest(TestCase):
 
 
 class TrainingTest(TestCase):
+    def test_fit_and_evaluate_on_integer_class_ids(self):
+        rng = np.random.default_rng(8)
+        x = rng.normal(size=(8, 3)).astype("float32")
+        class_ids = rng.integers(0, 2, size=(8, 1))
+        results = []
+        for labels in (one_hot(class_ids[:, 0], 2), class_ids):
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential(
+                [keras.Input((3,)), keras.layers.Dense(4, activation="softplus")]
+            )
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.1),
+                loss=losses.RSLVQLoss(prototype_labels=[0, 1, 0, 1]),
+            )
+            model.fit(x, labels, batch_size=8, epochs=2, verbose=0, shuffle=False)
+            results.append(model.evaluate(x, labels, verbose=0))
+        self.assertAllClose(results[1], results[0], 1e-5, 1e-5)
+
+    def test_compiled_loss_function_rejects_integer_class_ids(self):
+        # Keras casts `y_true` to float before a loss function sees it.
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(CLASSES)])
+        model.compile(optimizer="sgd", loss=losses.glvq_loss)
+        x = np.zeros((BATCH, 3), "float32")
+        with pytest.raises(ValueError, match="compile with the loss class"):
+            model.fit(x, np.zeros((BATCH, 1), "int32"), verbose=0)
+
     def test_fit_with_rslvq_over_more_prototypes_than_classes(self):
         rng = np.random.default_rng(7)
         x = rng.normal(size=(8, 3)).astype("float32")
