@@ -8,8 +8,8 @@ anysma plot NAME -w WEIGHTS [flags]  evaluate given weights and write the plots
 anysma datasets [--data_dir DIR]     which datasets are present, and where
 ```
 
-Exit codes: 0 on success, 1 when data or weights are missing, 2 for bad
-names or flags.
+Exit codes: 0 on success, 1 when data or weights are missing or training
+diverged, 2 for bad names, flags or damaged files.
 """
 
 import argparse
@@ -51,10 +51,18 @@ def _run(args, extra):
 def _datasets(args, extra):
     from anysma import datasets
 
+    # One row per dataset; a damaged one shows the error (path, problem, and
+    # how to get a good copy) instead of its location.
+    shown = {"present": "yes", "missing": "no", "damaged": "damaged"}
     print(f"{'dataset':<16}{'present':<9}location / source")
     for entry in datasets.status(data_dir=args.data_dir):
-        where = entry["location"] if entry["present"] else f"missing; {entry['source']}"
-        print(f"{entry['name']:<16}{'yes' if entry['present'] else 'no':<9}{where}")
+        if entry["state"] == "present":
+            where = entry["location"]
+        elif entry["state"] == "damaged":
+            where = entry["problem"]
+        else:
+            where = f"missing; {entry['source']}"
+        print(f"{entry['name']:<16}{shown[entry['state']]:<9}{where}")
     return 0
 
 
@@ -93,8 +101,9 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.handler(args, extra)
-    except FileNotFoundError as error:
-        # Missing datasets or weights: the message says where to put what.
+    except (FileNotFoundError, FloatingPointError) as error:
+        # Missing datasets or weights (the message says where to put what),
+        # or a diverged run (the message says what was kept).
         print(f"anysma: error: {error}", file=sys.stderr)
         return 1
     except ValueError as error:

@@ -18,12 +18,30 @@ been published yet. To share weights you trained:
 The JSON file holds either an object mapping names to entries
 (`{"mnist": {"url": ..., "sha256": ...}}`), a list of entries with a
 `"name"`, or one entry as `export_weights` writes it. An entry without
-`"url"` but with `"file"` refers to that file next to the JSON file.
-Several files may be listed, separated by `os.pathsep`; entries registered
-in code take precedence.
+`"url"` but with `"file"` refers to that file next to the JSON file; the
+`"file"` must be a plain file name (no path separators, no `..`), so an
+entry cannot reach outside its folder. Several files may be listed,
+separated by `os.pathsep`; entries registered in code take precedence.
+
+URLs must be `https://`; `file://` URLs of local files are accepted too
+(they cross no network, and every file is checked against its sha256
+anyway), plain `http://` and other schemes are refused. Registry names are
+plain names such as `mnist`: no path separators, not starting with `.` or
+`~`, not ending in `.h5`, `.hdf5` or `.keras`.
+
+`get_weights(value)` decides by the form of `value` alone whether it is a
+path or a registry name, never by what happens to exist in the current
+folder: a `pathlib.Path`, or a string that contains a path separator,
+starts with `.` or `~`, or ends in `.h5`, `.hdf5` or `.keras`, is a path;
+anything else is a registry name, resolved through the registry and its
+sha256 even when a file of that name lies in the current folder (pass
+`./mnist` to mean the file).
 
 Downloads go to `<ANYSMA_CACHE_DIR>/weights` (default `~/.anysma/weights`),
-streamed into a temporary file and kept only if the sha256 matches.
+streamed into a temporary file and kept only if the sha256 matches. Every
+file `get_weights` returns has been opened and read as HDF5 (or, for
+`.keras`, as a zip); a damaged file raises
+`anysma.datasets.DamagedFileError`, a `ValueError` naming the file.
 """
 
 import json
@@ -35,6 +53,8 @@ from anysma.datasets import _files
 
 REGISTRY_ENV = "ANYSMA_WEIGHTS_REGISTRY"
 WEIGHTS_SUFFIX = ".weights.h5"
+#: Endings that make `get_weights` treat its argument as a path.
+PATH_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 #: name -> {"url", "sha256", "experiment", "description"}; empty: nothing is
 #: published yet.
@@ -50,26 +70,50 @@ ORIGINAL_WEIGHTS = {
 }
 
 
+def looks_like_path(value):
+    """Whether `get_weights` treats `value` as a path (see the module docstring).
+
+    Example:
+
+    >>> looks_like_path("mnist"), looks_like_path("./mnist")
+    (False, True)
+    >>> looks_like_path("final.weights.h5")
+    True
+    """
+    if isinstance(value, os.PathLike):
+        return True
+    separators = ("/", os.sep) + ((os.altsep,) if os.altsep else ())
+    return (
+        any(separator in value for separator in separators)
+        or value.startswith((".", "~"))
+        or value.endswith(PATH_SUFFIXES)
+    )
+
+
 def _check_name(name, where=""):
     if (
         not isinstance(name, str)
         or not name.strip()
-        or any(separator in name for separator in "/\\")
+        or "\\" in name
+        or looks_like_path(name)
     ):
         raise ValueError(
-            f"`name` must be a non-empty string without slashes{where}. "
-            f"Received: name={name!r}"
+            f"`name` must be a non-empty string without slashes that does not "
+            f"look like a path (no leading '.' or '~', no ending "
+            f"{', '.join(PATH_SUFFIXES)}){where}. Received: name={name!r}"
         )
     return name
 
 
 def _check_url(url, name, where=""):
-    if not isinstance(url, str) or "://" not in url:
+    try:
+        return _files.check_url(url)
+    except ValueError:
         raise ValueError(
-            f"`url` of weights {name!r}{where} must be a URL such as "
-            f"'https://…' or 'file:///…'. Received: url={url!r}"
-        )
-    return url
+            f"`url` of weights {name!r}{where} must be an https:// URL (or a "
+            f"file:// URL of a local file); plain http:// and other schemes are "
+            f"refused. Received: url={url!r}"
+        ) from None
 
 
 def _make_entry(name, url, sha256, experiment=None, description="", source=None):
@@ -100,9 +144,10 @@ def register_weights(
     """Add pretrained weights to `REGISTRY` so `get_weights(name)` finds them.
 
     Args:
-        name: Registry name, e.g. `"mnist"`.
-        url: Where the `.weights.h5` file is published (`https://`,
-            `http://` or `file://`).
+        name: Registry name, e.g. `"mnist"` (no path separators, see the
+            module docstring).
+        url: Where the `.weights.h5` file is published: `https://`, or
+            `file://` for a local file; `http://` is refused.
         sha256: Hex sha256 of the file; downloads with another digest are
             rejected and deleted.
         experiment: Name of the experiment whose model the weights fit.
@@ -166,7 +211,13 @@ def _entries_from_file(path):
             )
         url = item.get("url")
         if url is None and item.get("file"):
-            url = pathlib.Path(folder, item["file"]).as_uri()
+            try:
+                file_name = _files.check_file_name(item["file"], "file")
+            except ValueError as error:
+                raise ValueError(
+                    f"Entry {name!r} of the weights registry {path}: {error}"
+                ) from None
+            url = pathlib.Path(folder, file_name).as_uri()
         entries[name] = _make_entry(
             name,
             url,
@@ -205,7 +256,8 @@ def _no_weights_message(name, known):
             f"Registered weights: {listed}."
         )
     return (
-        f"`name_or_path` must be an existing file or the name of registered weights. "
+        "`name_or_path` must be a path to a weights file (e.g. "
+        "'./model.weights.h5') or the name of registered weights. "
         f"Received: name_or_path={name!r}. Registered weights: {listed}."
     )
 
@@ -215,12 +267,94 @@ def weights_cache_dir():
     return _files.cache_dir("weights")
 
 
+def _weights_remedy(name=None, entry=None):
+    if entry is not None:
+        return (
+            f"To get a good copy, delete it and call get_weights({name!r}) again, "
+            f"which downloads {entry['url']} and checks its sha256."
+        )
+    return (
+        "To get a good copy, save the weights again (anysma.weights.export_weights "
+        "or the experiment that wrote them) or fetch the file again from where "
+        "it came from."
+    )
+
+
+def check_weights_file(path, remedy=""):
+    """Check that `path` is a readable Keras weights file; return `path`.
+
+    A `.keras` file must be a zip archive whose members pass their CRC
+    check; any other file must be an HDF5 file (`.weights.h5`) that h5py
+    can open and whose datasets can all be read, which catches garbage,
+    truncated files and damaged metadata. (HDF5 stores no checksums of the
+    values, so a flipped bit inside a weight is not detected.)
+
+    Args:
+        path: The file.
+        remedy: How to get a good copy, appended to the message.
+
+    Returns:
+        `path`.
+
+    Raises:
+        anysma.datasets.DamagedFileError: The file is damaged or no weights
+            file (a `ValueError` naming `path`).
+
+    Example:
+
+    >>> check_weights_file("final.weights.h5")  # doctest: +SKIP
+    'final.weights.h5'
+    """
+    import zipfile
+
+    path = os.fspath(path)
+    remedy = remedy or _weights_remedy()
+    if path.endswith(".keras"):
+        with _files.damage_guard(path, remedy):
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+            if broken is not None:
+                raise ValueError(f"its member {broken} fails the CRC check")
+        return path
+    import h5py
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    # h5py reports damaged files as OSError ("file signature not found",
+    # "truncated file"), sometimes as RuntimeError or KeyError.
+    errors = (*_files.DECODE_ERRORS, OSError, RuntimeError, KeyError)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No weights file at {path!r}.")
+    with _files.damage_guard(path, remedy):
+        try:
+            with h5py.File(path, "r") as handle:
+                handle.visititems(read)
+        except (FileNotFoundError, PermissionError, IsADirectoryError):
+            raise
+        except errors as error:
+            # Say what was expected: h5py's own words are terse.
+            raise ValueError(
+                f"it is not a readable HDF5 weights file ({error})"
+            ) from error
+    return path
+
+
 def get_weights(name_or_path, cache_dir=None, verbose=True):
     """Return the local path of pretrained weights, downloading them if needed.
 
+    Whether `name_or_path` is a path or a registry name is decided by its
+    form alone (`looks_like_path`): a `pathlib.Path`, or a string with a
+    path separator, a leading `.` or `~`, or the ending `.h5`, `.hdf5` or
+    `.keras`, is a path; anything else is a registry name, looked up in the
+    registry and checked against its sha256 even if a file of that name
+    exists in the current folder. The returned file is checked with
+    `check_weights_file`.
+
     Args:
-        name_or_path: A path to an existing weights file (returned as is) or
-            a registered name (see `registered_weights`).
+        name_or_path: A path to an existing weights file or a registered
+            name (see `registered_weights`).
         cache_dir: Folder for downloaded weights; default
             `<ANYSMA_CACHE_DIR>/weights` (`~/.anysma/weights`).
         verbose: Show download progress.
@@ -229,8 +363,9 @@ def get_weights(name_or_path, cache_dir=None, verbose=True):
         Path of the `.weights.h5` file, ready for `model.load_weights`.
 
     Raises:
-        FileNotFoundError: `name_or_path` looks like a path but no file
-            is there.
+        FileNotFoundError: `name_or_path` is a path but no file is there.
+        anysma.datasets.DamagedFileError: The file is damaged or no weights
+            file (a `ValueError` naming it and saying how to replace it).
         ValueError: Unknown name (the original's names explain how to train
             the weights), or a download with the wrong sha256 (deleted).
         OSError: The download failed.
@@ -238,33 +373,43 @@ def get_weights(name_or_path, cache_dir=None, verbose=True):
     Example:
 
     >>> model.load_weights(get_weights("mnist"))  # doctest: +SKIP
+
+    `"./mnist"` would be the file `mnist` in the current folder instead.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(
             "`name_or_path` must be a path or a registered name. "
             f"Received: name_or_path={name_or_path!r}"
         )
-    path = os.path.expanduser(os.fspath(name_or_path))
-    if os.path.isfile(path):
-        return path
+    if looks_like_path(name_or_path):
+        path = os.path.expanduser(os.fspath(name_or_path))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No weights file at {path!r}.")
+        return check_weights_file(path)
+    name = name_or_path
     known = registered_weights()
-    if path not in known:
-        looks_like_path = os.sep in path or path.endswith((".h5", ".keras"))
-        if looks_like_path:
-            raise FileNotFoundError(
-                f"No weights file at {path!r}, and it is no registered name."
+    if name not in known:
+        message = _no_weights_message(name, known)
+        if os.path.isfile(name):
+            # A bare name is never taken from the current folder: say how.
+            message += (
+                f" A file named {name!r} exists in the current folder; to load it, "
+                f"pass it as a path: {os.path.join(os.curdir, name)!r}."
             )
-        raise ValueError(_no_weights_message(path, known))
-    entry = known[path]
+        raise ValueError(message)
+    entry = known[name]
     folder = os.path.abspath(
         os.path.expanduser(cache_dir) if cache_dir else weights_cache_dir()
     )
-    destination = os.path.join(folder, path + WEIGHTS_SUFFIX)
-    if os.path.isfile(destination):
-        if _files.file_sha256(destination) == entry["sha256"]:
-            return destination
-        # A stale copy (e.g. the entry was updated): fetch the file again.
-    return _files.download(entry["url"], destination, entry["sha256"], verbose=verbose)
+    destination = os.path.join(folder, name + WEIGHTS_SUFFIX)
+    remedy = _weights_remedy(name, entry)
+    if not (
+        os.path.isfile(destination)
+        and _files.cached_file_sha256(destination) == entry["sha256"]
+    ):
+        # Missing, or a stale copy (e.g. the entry was updated): fetch it.
+        _files.download(entry["url"], destination, entry["sha256"], verbose=verbose)
+    return check_weights_file(destination, remedy)
 
 
 def _write_atomically(path, write):

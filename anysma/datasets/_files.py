@@ -19,17 +19,46 @@ dataset is never silently loaded in place of another.
 Downloads go to `<ANYSMA_CACHE_DIR>/datasets/<dataset>/`. Each file is
 streamed into a temporary file next to its destination, its sha256 is
 compared with the published value, and only a matching file is renamed into
-place (`os.replace`); a mismatching one is deleted.
+place (`os.replace`); a mismatching one is deleted. Only `https://` URLs are
+downloaded (a redirect to another scheme is refused); `file://` URLs are
+accepted too, because they read a local file the caller named and cross no
+network (the tests serve their "remote" files that way).
+
+Files found on disk are checked against the published sha256 values (the
+official files, plus files such as Keras' `mnist.npz` listed in
+`DatasetSpec.published`), of every dataset of the package:
+
+- a file with the digest of its own published file is the genuine one;
+- a file with the digest of another published file (e.g. Fashion-MNIST's
+  file put where MNIST's belongs) is rejected with `DamagedFileError`;
+- a file with the size of its published file but another digest is a
+  damaged copy and is rejected;
+- any other file (no hash is published for its name, or it has another size:
+  a conversion of your own, a subset, the synthetic files of
+  `anysma.testing.datasets`) is not the published file, and the loaders
+  check only its content (shapes, dtypes, label range, lengths).
+
+A file's size decides whether it can be a published file at all, so only
+files of a published size are hashed; the digest is cached in the process
+per (path, size, modification time).
 """
 
+import contextlib
 import dataclasses
+import gzip
 import hashlib
 import http.client
 import os
+import pickle
+import struct
 import sys
+import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -47,14 +76,115 @@ class DownloadError(OSError):
     """A file could not be fetched from its URL (network or server error)."""
 
 
+class DamagedFileError(ValueError):
+    """A dataset or weights file on disk is damaged or is not the expected file.
+
+    Raised for truncated or corrupted files, files that cannot be decoded,
+    files whose content does not fit the dataset (shapes, dtypes, label
+    range), and files whose sha256 shows that they are another published
+    file. The message names the file, says what is wrong and how to get a
+    good copy; the attributes `path`, `problem` and `remedy` hold the parts.
+
+    Example:
+
+    >>> error = DamagedFileError("/data/mnist.npz", "it is truncated",
+    ...                          "Download it again.")
+    >>> str(error)
+    '/data/mnist.npz: it is truncated. The file is damaged or not the expected one. Download it again.'
+    """  # noqa: E501
+
+    def __init__(self, path, problem, remedy=""):
+        # All three in `args`, so that the error survives pickling.
+        super().__init__(os.fspath(path), str(problem), str(remedy))
+
+    @property
+    def path(self):
+        return self.args[0]
+
+    @property
+    def problem(self):
+        return self.args[1]
+
+    @property
+    def remedy(self):
+        return self.args[2]
+
+    def __str__(self):
+        path, problem, remedy = self.args
+        # Decoders often name the file already; do not repeat it.
+        text = " ".join(problem.split()) or "it cannot be read"
+        if path not in text:
+            text = f"{path}: {text}"
+        if not text.endswith("."):
+            text += "."
+        text += " The file is damaged or not the expected one."
+        if remedy:
+            text += " " + remedy
+        return text
+
+
+#: URL schemes a registry entry or download may use (see the module docstring).
+ALLOWED_URL_SCHEMES = ("https", "file")
+
+
+def check_url(url, argument="url"):
+    """Return `url` if it is an `https://` or `file://` URL, else raise.
+
+    Plain `http://` (and anything else) is refused: the bytes could be
+    changed on the way, and a registry should not point there.
+
+    Raises:
+        ValueError: `url` is no string or has another scheme.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme.lower() if isinstance(url, str) else ""
+    if scheme not in ALLOWED_URL_SCHEMES or "://" not in url:
+        raise ValueError(
+            f"`{argument}` must be an https:// URL (or a file:// URL of a local "
+            f"file). Received: {argument}={url!r}"
+        )
+    return url
+
+
+def check_file_name(name, argument="name"):
+    """Return `name` if it is a plain file name that stays inside its folder.
+
+    Raises:
+        ValueError: `name` is empty, `.` or `..`, absolute, or contains a
+            path separator.
+    """
+    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or any(separator in name for separator in separators)
+        or "\0" in name
+        or os.path.isabs(name)
+    ):
+        raise ValueError(
+            f"`{argument}` must be a plain file name without path separators or "
+            f"'..', so that the file stays inside its folder. "
+            f"Received: {argument}={name!r}"
+        )
+    return name
+
+
 @dataclasses.dataclass(frozen=True)
 class RemoteFile:
-    """A file published at `url` whose bytes have the sha256 `sha256`."""
+    """A file published at `url` whose bytes have the sha256 `sha256`.
+
+    `name` is the local file name (a plain name, checked), `url` an
+    `https://` (or `file://`) URL, `size` the number of bytes.
+    """
 
     name: str
     url: str
     sha256: str
     size: int
+
+    def __post_init__(self):
+        check_file_name(self.name, "name")
+        check_url(self.url, "url")
+        object.__setattr__(self, "sha256", check_sha256(self.sha256))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +213,9 @@ class DatasetSpec:
         remote_files: The official files, downloaded on demand.
         layouts: Accepted layouts; the first one is the downloaded one.
         aliases: Further accepted subfolder names (`"fashion-mnist"`).
+        published: Further files whose exact bytes are published (e.g.
+            Keras' `mnist.npz`), as `RemoteFile`s: local copies are checked
+            against them, but they are not downloaded.
     """
 
     name: str
@@ -91,6 +224,12 @@ class DatasetSpec:
     remote_files: tuple
     layouts: tuple
     aliases: tuple = ()
+    published: tuple = ()
+
+    @property
+    def known_files(self):
+        """All files of the dataset with a published sha256."""
+        return (*self.remote_files, *self.published)
 
 
 def cache_dir(subdir="datasets"):
@@ -190,6 +329,26 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+#: (absolute path, size, mtime in ns) -> sha256, so repeated loads hash once.
+_SHA256_CACHE = {}
+
+
+def cached_file_sha256(path):
+    """`file_sha256(path)`, remembered in the process per (path, size, mtime).
+
+    A file that is replaced or modified gets another size or modification
+    time and is hashed again.
+    """
+    path = os.path.abspath(os.fspath(path))
+    info = os.stat(path)
+    key = (path, info.st_size, info.st_mtime_ns)
+    digest = _SHA256_CACHE.get(key)
+    if digest is None:
+        digest = file_sha256(path)
+        _SHA256_CACHE[key] = digest
+    return digest
+
+
 def check_sha256(value, argument="sha256"):
     """Return `value` lower-cased if it is a 64-digit hex string."""
     if not isinstance(value, str) or len(value) != 64:
@@ -207,6 +366,23 @@ def check_sha256(value, argument="sha256"):
     return value.lower()
 
 
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to `https://` URLs.
+
+    urllib would follow a redirect from https to plain http; the download
+    must not silently leave an encrypted connection.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if urllib.parse.urlsplit(target).scheme.lower() != "https":
+            raise DownloadError(
+                f"{req.full_url} redirects to {target}, which is not https; "
+                "the download was refused."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _user_agent():
     from anysma.version import __version__
 
@@ -221,7 +397,8 @@ def download(url, path, sha256, verbose=True, timeout=60):
     `sha256`. Nothing is left behind on any failure. `file://` URLs work too.
 
     Args:
-        url: Where to get the file.
+        url: Where to get the file: an `https://` URL, or a `file://` URL of
+            a local file; redirects to other schemes are refused.
         path: Destination file; its folder is created if needed.
         sha256: Expected hex sha256 digest of the file's bytes.
         verbose: Print a progress bar (Keras `Progbar`) to stdout.
@@ -231,10 +408,12 @@ def download(url, path, sha256, verbose=True, timeout=60):
         `path`.
 
     Raises:
-        ValueError: The downloaded bytes have another sha256 (the message
-            names the file and both digests); the partial file is removed.
+        ValueError: `url` is not `https://` or `file://`, or the downloaded
+            bytes have another sha256 (the message names the file and both
+            digests); the partial file is removed.
         DownloadError: The URL could not be read.
     """
+    check_url(url)
     sha256 = check_sha256(sha256)
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
@@ -247,7 +426,8 @@ def download(url, path, sha256, verbose=True, timeout=60):
         request = urllib.request.Request(url, headers={"User-Agent": _user_agent()})
         with os.fdopen(descriptor, "wb") as output:
             try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:
+                opener = urllib.request.build_opener(_HttpsOnlyRedirects)
+                with opener.open(request, timeout=timeout) as response:
                     total = response.headers.get("Content-Length")
                     progress = None
                     if verbose:
@@ -314,8 +494,143 @@ def not_found_message(spec, data_dir, reason):
     )
 
 
+def remedy(spec):
+    """How to get a good copy of `spec`'s files (one sentence, for messages)."""
+    urls = ", ".join(remote.url for remote in spec.remote_files)
+    destination = os.path.join(cache_dir("datasets"), spec.name)
+    return (
+        f"To get a good copy, delete or move this file and load {spec.title} "
+        f"again: the official files are then downloaded from {urls} into "
+        f"{destination} and their sha256 is checked (see {spec.source})."
+    )
+
+
+#: Decoding errors that mean "the bytes are not what they should be": they
+#: become a `DamagedFileError` naming the file (see `damage_guard`).
+DECODE_ERRORS = (
+    ValueError,
+    EOFError,
+    OverflowError,
+    zlib.error,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    gzip.BadGzipFile,
+    pickle.UnpicklingError,
+    struct.error,
+)
+
+
+@contextlib.contextmanager
+def damage_guard(path, remedy_text="", errors=DECODE_ERRORS):
+    """Turn decoding errors raised inside the block into `DamagedFileError`.
+
+    A missing file, a folder in its place or a missing permission is no
+    damage: those errors pass unchanged even when `errors` names `OSError`.
+
+    Args:
+        path: The file being decoded, named in the error.
+        remedy_text: How to get a good copy (see `remedy`).
+        errors: The exception types to convert.
+    """
+    try:
+        yield
+    except (DamagedFileError, FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except errors as error:
+        problem = str(error) or type(error).__name__
+        raise DamagedFileError(path, problem, remedy_text) from error
+
+
+def _package_specs():
+    # Imported here: the dataset modules import this one.
+    from anysma.datasets import affnist
+    from anysma.datasets import cifar10
+    from anysma.datasets import fashion_mnist
+    from anysma.datasets import mnist
+    from anysma.datasets import smallnorb
+
+    return [
+        module.SPEC for module in (mnist, fashion_mnist, cifar10, affnist, smallnorb)
+    ]
+
+
+def _published_index(spec):
+    """`({sha256: (title, name)}, {sizes})` of all published files.
+
+    Covers the package's datasets and `spec` (which may be a caller's own).
+    Built on each call (a few dozen entries), so replaced specs are seen.
+    """
+    by_digest, sizes = {}, set()
+    for each in (spec, *_package_specs()):
+        for known in each.known_files:
+            by_digest.setdefault(known.sha256, (each.title, known.name))
+            sizes.add(known.size)
+    return by_digest, sizes
+
+
+def verify_published(spec, path):
+    """Check a found file of `spec` against the published sha256 values.
+
+    See the module docstring for the rules.
+
+    Returns:
+        `True` if the file is a published file of `spec` (its digest
+        matches), `None` if it cannot be one (no published file has its
+        size), so that only its content can be checked.
+
+    Raises:
+        DamagedFileError: The file is another published file, or has the
+            size of its published file but another digest.
+    """
+    name = os.path.basename(path)
+    own = [known for known in spec.known_files if known.name == name]
+    by_digest, sizes = _published_index(spec)
+    size = os.path.getsize(path)
+    if size not in sizes:
+        return None
+    digest = cached_file_sha256(path)
+    if any(known.sha256 == digest for known in own):
+        return True
+    if digest in by_digest:
+        title, other = by_digest[digest]
+        expected = f"{spec.title}'s {name}"
+        raise DamagedFileError(
+            path,
+            f"its sha256 {digest} is that of {title}'s {other}, not of {expected}",
+            remedy(spec),
+        )
+    for known in own:
+        if known.size == size:
+            raise DamagedFileError(
+                path,
+                f"it has the size of the published {name} ({size} bytes) but its "
+                f"sha256 is {digest}, expected {known.sha256}",
+                remedy(spec),
+            )
+    return None
+
+
+def quick_check(spec, path):
+    """Cheap checks of a found file, without decoding it (for `status`).
+
+    The published sha256 (`verify_published`), and for zip-based files
+    (`.npz`, `.zip`) that the zip directory at the end of the file can be
+    read, which fails for truncated files.
+
+    Raises:
+        DamagedFileError: The file is damaged or another published file.
+    """
+    verify_published(spec, path)
+    if path.endswith((".npz", ".zip")):
+        with damage_guard(path, remedy(spec)):
+            with zipfile.ZipFile(path):
+                pass
+
+
 def fetch(spec, data_dir=None, download_missing=True, verbose=True):
     """Find `spec`'s files, downloading the official ones when missing.
+
+    Files found on disk are checked with `verify_published`.
 
     Returns:
         `(layout_index, paths)` as for `find`.
@@ -323,10 +638,13 @@ def fetch(spec, data_dir=None, download_missing=True, verbose=True):
     Raises:
         DatasetNotFoundError: The files are not on disk and were not
             downloaded (download disabled or failed).
+        DamagedFileError: A found file is damaged or another published file.
         ValueError: A downloaded file has the wrong sha256.
     """
     found = find(spec, data_dir)
     if found is not None:
+        for path in found[2]:
+            verify_published(spec, path)
         return found[0], found[2]
     if not download_missing:
         raise DatasetNotFoundError(
@@ -348,13 +666,26 @@ def fetch(spec, data_dir=None, download_missing=True, verbose=True):
     return 0, paths
 
 
-def read_npz(path, keys):
-    """Read the arrays `keys` from the `.npz` file at `path` (no pickles)."""
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [key for key in keys if key not in archive.files]
-        if missing:
-            raise ValueError(
-                f"{path} lacks the arrays {missing}; expected the keys {list(keys)}. "
-                f"Received keys: {sorted(archive.files)}"
-            )
-        return [archive[key] for key in keys]
+def read_npz(path, keys, remedy_text=""):
+    """Read the arrays `keys` from the `.npz` file at `path` (no pickles).
+
+    Raises:
+        DamagedFileError: The file is no readable `.npz` (e.g. truncated or
+            corrupted) or lacks one of `keys`; the message names `path` and
+            ends with `remedy_text`.
+    """
+    # The file is opened here, not by np.load, which leaves its handle open
+    # when the archive turns out to be damaged.
+    with damage_guard(path, remedy_text), open(path, "rb") as stream:
+        archive = np.load(stream, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it is a single .npy array, not an .npz archive")
+        with archive:
+            missing = [key for key in keys if key not in archive.files]
+            if missing:
+                raise ValueError(
+                    f"{path} lacks the arrays {missing}; expected the keys "
+                    f"{list(keys)}. Received keys: {sorted(archive.files)}"
+                )
+            # Reading every array here makes a damaged member fail now.
+            return [archive[key] for key in keys]

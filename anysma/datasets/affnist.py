@@ -22,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from anysma.datasets import _checks
 from anysma.datasets import _files
 
 ARCHIVE_NAME = "test.mat.zip"
@@ -58,15 +59,17 @@ def read_mat(stream, name="affNIST file"):
         `(images, labels)`: uint8 `(n, 40, 40)` and uint8 `(n,)`.
 
     Raises:
-        ValueError: The file is no MATLAB file, or lacks the struct
-            `affNISTdata` with fields `image` `(1600, n)` and `label_int`.
+        ValueError: The file is no MATLAB v5 file, or lacks the struct
+            `affNISTdata` with fields `image` `(1600, n)` (integers 0-255)
+            and `label_int` (integers 0-9, one per image).
     """
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
     try:
         contents = loadmat(stream, variable_names=["affNISTdata"])
-    except (MatReadError, ValueError, OSError) as error:
+    except (MatReadError, ValueError, OSError, NotImplementedError) as error:
+        # NotImplementedError: a MATLAB v7.3 (HDF5) file, not the official format.
         raise ValueError(f"{name} is not a readable MATLAB file: {error}") from error
     if "affNISTdata" not in contents:
         raise ValueError(f"{name} lacks the MATLAB variable 'affNISTdata'.")
@@ -87,8 +90,19 @@ def read_mat(stream, name="affNIST file"):
         raise ValueError(
             f"{name} has {pixels.shape[1]} images but {labels.size} labels."
         )
-    images = pixels.T.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-    return np.ascontiguousarray(images, dtype="uint8"), labels.astype("uint8")
+    # Range checks before the cast to uint8, which would wrap 300 to 44.
+    try:
+        images = _checks.images(
+            pixels.T.reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+            name,
+            f"{name}: 'image'",
+            (IMAGE_SIZE, IMAGE_SIZE),
+            "",
+        )
+        labels = _checks.labels(labels, name, f"{name}: 'label_int'", 10, "")
+    except _files.DamagedFileError as error:
+        raise ValueError(error.problem) from None
+    return images, labels
 
 
 def _read_archive(path):
@@ -122,7 +136,10 @@ def load_data(data_dir=None, download=True, verbose=True):
     `test.mat`. Files are looked for in `data_dir` (directly or in its
     subfolder `affnist/`), then in the subfolder `affnist/` of the folders
     of `ANYSMA_DATA_DIR` and of the cache `~/.anysma/datasets` (see
-    `anysma.datasets`). Needs SciPy.
+    `anysma.datasets`). Needs SciPy. The zip is checked against its
+    published sha256 when it has the published size; an extracted
+    `test.mat` has no published hash and is checked by content (images
+    integers 0-255, labels integers 0-9, one per image).
 
     Args:
         data_dir: A folder, or a list of folders, to search first.
@@ -137,8 +154,10 @@ def load_data(data_dir=None, download=True, verbose=True):
     Raises:
         anysma.datasets.DatasetNotFoundError: The file is not on disk and
             downloading is off or failed; the message says where to put it.
-        ValueError: The file is damaged or not the affNIST test set, or a
-            downloaded file has the wrong sha256.
+        anysma.datasets.DamagedFileError: The file is damaged or not the
+            affNIST test set (a `ValueError` naming it and how to get a good
+            copy).
+        ValueError: A downloaded file has the wrong sha256.
 
     Example:
 
@@ -147,9 +166,12 @@ def load_data(data_dir=None, download=True, verbose=True):
     (320000, 40, 40)
     """
     layout_index, paths = _files.fetch(SPEC, data_dir, download, verbose=verbose)
-    if layout_index == 0:
-        return _read_archive(paths[0])
-    return read_mat(paths[0], name=paths[0])
+    # scipy and zipfile raise many kinds of errors for damaged bytes.
+    errors = (*_files.DECODE_ERRORS, TypeError, IndexError, KeyError, MemoryError)
+    with _files.damage_guard(paths[0], _files.remedy(SPEC), errors):
+        if layout_index == 0:
+            return _read_archive(paths[0])
+        return read_mat(paths[0], name=paths[0])
 
 
 def pad_mnist(images):

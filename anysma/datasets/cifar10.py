@@ -15,12 +15,12 @@ Class indices: 0 airplane, 1 automobile, 2 bird, 3 cat, 4 deer, 5 dog,
 """
 
 import io
-import os
 import pickle
 import tarfile
 
 import numpy as np
 
+from anysma.datasets import _checks
 from anysma.datasets import _files
 
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
@@ -95,6 +95,11 @@ class _BatchUnpickler(pickle.Unpickler):
         return getattr(np, name)
 
 
+#: What else decoding a damaged pickle can raise (besides `DECODE_ERRORS`):
+#: garbage opcodes may hand wrong arguments to the allowed NumPy functions.
+_PICKLE_ERRORS = (TypeError, AttributeError, IndexError, KeyError, MemoryError)
+
+
 def unpickle_batch(data, name="CIFAR-10 batch"):
     """Decode one pickled CIFAR-10 batch safely.
 
@@ -109,7 +114,9 @@ def unpickle_batch(data, name="CIFAR-10 batch"):
     Raises:
         pickle.UnpicklingError: The pickle refers to anything but the NumPy
             array machinery.
-        ValueError: The batch lacks `data` or `labels`, or they disagree.
+        ValueError: The batch lacks `data` or `labels`, they disagree in
+            length, the pixels are no integers 0-255 in rows of 3072, or the
+            labels no integers 0-9 (nothing is cast silently).
     """
     batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
     if not isinstance(batch, dict):
@@ -122,10 +129,10 @@ def unpickle_batch(data, name="CIFAR-10 batch"):
     if "data" not in batch or "labels" not in batch:
         raise ValueError(
             f"{name} must have the keys 'data' and 'labels'. "
-            f"Received keys: {sorted(batch)}"
+            f"Received keys: {sorted(batch, key=str)}"
         )
-    pixels = np.asarray(batch["data"], dtype="uint8")
-    labels = np.asarray(batch["labels"], dtype="uint8")
+    pixels = np.asarray(batch["data"])
+    labels = np.asarray(batch["labels"])
     if pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
         raise ValueError(
             f"{name}: 'data' must have shape (n, 3072). Received: {pixels.shape}"
@@ -134,6 +141,12 @@ def unpickle_batch(data, name="CIFAR-10 batch"):
         raise ValueError(
             f"{name} has {pixels.shape[0]} images but {labels.size} labels."
         )
+    # Range checks before the cast to uint8, which would wrap 300 to 44.
+    try:
+        pixels = _checks.images(pixels, name, f"{name}: 'data'", (3072,), "")
+        labels = _checks.labels(labels, name, f"{name}: 'labels'", 10, "")
+    except _files.DamagedFileError as error:
+        raise ValueError(error.problem) from None
     # Each row is the red, then green, then blue 32×32 plane, row-major.
     images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
@@ -158,12 +171,19 @@ def _read_batches(layout_index, paths):
                     raise KeyError(batch)
                 contents[batch] = member.read()
     except KeyError as error:
-        raise ValueError(
+        raise _files.DamagedFileError(
+            archive_path,
             f"{archive_path} lacks {FOLDER_NAME}/{error.args[0]}; it is not the "
-            "CIFAR-10 python archive."
+            "CIFAR-10 python archive",
+            _files.remedy(SPEC),
         ) from None
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"{archive_path} is damaged: {error}") from error
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise  # not damage: the file cannot be opened
+    except (*_files.DECODE_ERRORS, OSError) as error:
+        # A damaged gzip stream surfaces as OSError, EOFError or zlib.error.
+        raise _files.DamagedFileError(
+            archive_path, f"{archive_path} is damaged: {error}", _files.remedy(SPEC)
+        ) from error
     return contents
 
 
@@ -173,7 +193,9 @@ def load_data(data_dir=None, download=True, verbose=True):
     Reads `cifar-10-python.tar.gz` (without extracting it) or its extracted
     folder `cifar-10-batches-py/`. Files are looked for in `data_dir`, then
     in the folders of `ANYSMA_DATA_DIR`, then in the cache
-    `~/.anysma/datasets` (see `anysma.datasets`).
+    `~/.anysma/datasets` (see `anysma.datasets`). The tarball is checked
+    against its published sha256 when it has the published size; the
+    extracted batches have no published hash and are checked by content.
 
     Args:
         data_dir: A folder, or a list of folders, to search first. The files
@@ -192,10 +214,13 @@ def load_data(data_dir=None, download=True, verbose=True):
     Raises:
         anysma.datasets.DatasetNotFoundError: The files are not on disk and
             downloading is off or failed; the message says where to put them.
-        ValueError: The archive or a batch is damaged, or a downloaded file
-            has the wrong sha256.
-        pickle.UnpicklingError: A batch refers to code other than NumPy's
-            array reconstruction.
+        anysma.datasets.DamagedFileError: The archive or a batch is damaged
+            or not CIFAR-10's: truncated, undecodable, a pickle that refers
+            to code other than NumPy's array reconstruction, pixels or
+            labels out of range (labels must be 0-9), or a tarball of the
+            published size with another sha256. A `ValueError` naming the
+            file and how to get a good copy.
+        ValueError: A downloaded file has the wrong sha256.
 
     Example:
 
@@ -205,14 +230,17 @@ def load_data(data_dir=None, download=True, verbose=True):
     """
     layout_index, paths = _files.fetch(SPEC, data_dir, download, verbose=verbose)
     contents = _read_batches(layout_index, paths)
-    location = paths[0] if layout_index == 0 else os.path.dirname(paths[0])
-    train = [
-        unpickle_batch(contents[batch], name=f"{batch} in {location}")
-        for batch in TRAIN_BATCHES
-    ]
-    x_test, y_test = unpickle_batch(
-        contents[TEST_BATCH], name=f"{TEST_BATCH} in {location}"
-    )
+    remedy = _files.remedy(SPEC)
+    decoded = {}
+    for index, batch in enumerate((*TRAIN_BATCHES, TEST_BATCH)):
+        # The archive, or the extracted batch file, is what is damaged.
+        path = paths[0] if layout_index == 0 else paths[index]
+        name = f"{batch} in {paths[0]}" if layout_index == 0 else path
+        errors = (*_files.DECODE_ERRORS, *_PICKLE_ERRORS)
+        with _files.damage_guard(path, remedy, errors):
+            decoded[batch] = unpickle_batch(contents[batch], name=name)
+    train = [decoded[batch] for batch in TRAIN_BATCHES]
+    x_test, y_test = decoded[TEST_BATCH]
     x_train = np.concatenate([images for images, _ in train])
     y_train = np.concatenate([labels for _, labels in train])
     return (x_train, y_train.reshape(-1, 1)), (x_test, y_test.reshape(-1, 1))

@@ -1,11 +1,19 @@
 """Fashion-MNIST: Zalando's article images (Xiao, Rasul and Vollgraf, 2017).
 
 70,000 grey-scale 28×28 images of 10 clothing classes, split 60,000 /
-10,000, stored in the same IDX format as MNIST. The files are downloaded
-from the official host named in the dataset's README
-(`http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/`); the sha256
-values are those published with TensorFlow Datasets' URL checksums for these
-URLs. Fashion-MNIST is released under the MIT license by Zalando SE.
+10,000, stored in the same IDX format as MNIST. The official host named in the
+dataset's README (`http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/`)
+serves plain http only, so the files are downloaded over https from the
+copy `keras.datasets.fashion_mnist` uses
+(`https://storage.googleapis.com/tensorflow/tf-keras-datasets/`), which
+holds the same files (same sizes). The sha256 values are those TensorFlow
+Datasets publishes for the official files; every download is checked
+against them. Fashion-MNIST is released under the MIT license by Zalando SE.
+
+No sha256 is published for a `fashion_mnist.npz` (Keras has none), so such
+a file is checked by its content, including Fashion-MNIST's official class
+counts (6,000 / 1,000 per class) when it holds all 70,000 images, which
+tell it apart from MNIST.
 
 Class indices: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat,
 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot.
@@ -14,7 +22,7 @@ Class indices: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat,
 from anysma.datasets import _files
 from anysma.datasets import _idx
 
-_BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -68,6 +76,8 @@ SPEC = _files.DatasetSpec(
     ),
     aliases=("fashion-mnist",),
 )
+#: Images per class 0-9 of the official training and test sets.
+CLASS_COUNTS = _idx.OFFICIAL_CLASS_COUNTS["Fashion-MNIST"]
 
 
 def load_data(data_dir=None, download=True, verbose=True):
@@ -79,6 +89,14 @@ def load_data(data_dir=None, download=True, verbose=True):
     y_test`). Files are looked for in `data_dir`, then in the folders of
     `ANYSMA_DATA_DIR`, then in the cache `~/.anysma/datasets` (see
     `anysma.datasets`).
+
+    What is loaded is checked: the official gzipped IDX files against their
+    published sha256 (a file with another dataset's published digest, such
+    as one of MNIST's, is refused); uncompressed IDX files and a
+    `fashion_mnist.npz` have no published hash and are checked by content:
+    images integers 0-255 of shape `(n, 28, 28)`, labels integers 0-9,
+    equally many of both, and for the full dataset the official class
+    counts.
 
     Args:
         data_dir: A folder, or a list of folders, to search first. Files may
@@ -97,8 +115,10 @@ def load_data(data_dir=None, download=True, verbose=True):
     Raises:
         anysma.datasets.DatasetNotFoundError: The files are not on disk and
             downloading is off or failed; the message says where to put them.
-        ValueError: A file is damaged (bad magic number, truncated, or a
-            downloaded file with the wrong sha256).
+        anysma.datasets.DamagedFileError: A file is damaged or not
+            Fashion-MNIST's (truncated, undecodable, wrong sha256, shapes,
+            labels or class counts); a `ValueError` naming the file.
+        ValueError: A downloaded file has the wrong sha256.
 
     Example:
 

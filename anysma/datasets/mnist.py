@@ -6,12 +6,29 @@ them (`https://storage.googleapis.com/cvdf-datasets/mnist/`, the mirror
 TensorFlow Datasets uses; the original host `yann.lecun.com` is often
 unreachable). The sha256 values are those published with TensorFlow
 Datasets' URL checksums. MNIST is commonly distributed under CC BY-SA 3.0.
+
+A local `mnist.npz` is checked against the sha256 that
+`keras.datasets.mnist` publishes for its file (`KERAS_NPZ`); another
+`mnist.npz` (e.g. a conversion of your own) has no published hash and is
+checked by its content, including MNIST's official class counts
+(`CLASS_COUNTS`) when it holds all 70,000 images, which tell it apart from
+Fashion-MNIST.
 """
 
 from anysma.datasets import _files
 from anysma.datasets import _idx
 
 _BASE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+
+#: The `mnist.npz` of `keras.datasets.mnist`, with the sha256 Keras checks.
+KERAS_NPZ = _files.RemoteFile(
+    "mnist.npz",
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+    "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+    11490434,
+)
+#: Images per class 0-9 of the official training and test sets.
+CLASS_COUNTS = _idx.OFFICIAL_CLASS_COUNTS["MNIST"]
 
 SPEC = _files.DatasetSpec(
     name="mnist",
@@ -50,6 +67,7 @@ SPEC = _files.DatasetSpec(
         ),
         _files.Layout((("mnist.npz",),), distinctive=True),
     ),
+    published=(KERAS_NPZ,),
 )
 
 
@@ -62,6 +80,14 @@ def load_data(data_dir=None, download=True, verbose=True):
     for, and where they are downloaded to, is described in
     `anysma.datasets` (`data_dir`, then `ANYSMA_DATA_DIR`, then the cache
     `~/.anysma/datasets`).
+
+    What is loaded is checked: the official gzipped IDX files and Keras'
+    `mnist.npz` against their published sha256 (a file with another
+    dataset's published digest, such as Fashion-MNIST's, is refused);
+    uncompressed IDX files and other `.npz` files have no published hash
+    and are checked by content: images integers 0-255 of shape
+    `(n, 28, 28)`, labels integers 0-9, equally many of both, and for the
+    full dataset MNIST's official class counts.
 
     Args:
         data_dir: A folder, or a list of folders, to search first. Files may
@@ -79,8 +105,10 @@ def load_data(data_dir=None, download=True, verbose=True):
     Raises:
         anysma.datasets.DatasetNotFoundError: The files are not on disk and
             downloading is off or failed; the message says where to put them.
-        ValueError: A file is damaged (bad magic number, truncated, or a
-            downloaded file with the wrong sha256).
+        anysma.datasets.DamagedFileError: A file is damaged or not MNIST's
+            (truncated, undecodable, wrong sha256, shapes, labels or class
+            counts); a `ValueError` naming the file and how to replace it.
+        ValueError: A downloaded file has the wrong sha256.
 
     Example:
 

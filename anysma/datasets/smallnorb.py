@@ -21,9 +21,11 @@ in steps of 5°), azimuth (0, 2, …, 34; times 10 gives degrees) and lighting
 """
 
 import gzip
+import zlib
 
 import numpy as np
 
+from anysma.datasets import _checks
 from anysma.datasets import _files
 
 CLASS_NAMES = ("animal", "human", "airplane", "truck", "car")
@@ -151,39 +153,53 @@ def parse_norb(data, name="NORB data"):
 
 
 def read_norb(path):
-    """Read a NORB binary matrix file, gzipped (detected by content) or not."""
+    """Read a NORB binary matrix file, gzipped (detected by content) or not.
+
+    Raises:
+        ValueError: The file is a damaged gzip file or no valid NORB matrix;
+            the message names `path`.
+    """
     with open(path, "rb") as stream:
         data = stream.read()
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise ValueError(f"{path} is a damaged gzip file: {error}") from error
     return parse_norb(data, name=path)
 
 
-def _check_split(images, labels, info, name):
+def _check_split(images, labels, info, name, paths, remedy):
+    images_path, labels_path, info_path = paths
+    images = np.asarray(images)
     if images.ndim == 4 and images.shape[1:] == (2, 96, 96):
         # The files store (n, camera, height, width); Keras wants channels last.
         images = images.transpose(0, 2, 3, 1)
     if images.ndim != 4 or images.shape[1:] != (96, 96, 2):
-        raise ValueError(
+        raise _files.DamagedFileError(
+            images_path,
             f"{name} images must have shape (n, 2, 96, 96) in the NORB files or "
-            f"(n, 96, 96, 2). Received: {images.shape}"
+            f"(n, 96, 96, 2). Received: {images.shape}",
+            remedy,
         )
     num_images = images.shape[0]
-    labels = labels.reshape(-1)
+    labels, info = np.asarray(labels).reshape(-1), np.asarray(info)
     if labels.shape != (num_images,) or info.shape != (num_images, 4):
-        raise ValueError(
+        path = labels_path if labels.shape != (num_images,) else info_path
+        raise _files.DamagedFileError(
+            path,
             f"{name} has {num_images} images, {labels.size} labels and info of "
             f"shape {info.shape}; expected ({num_images},) labels and info of "
-            f"shape ({num_images}, 4)."
+            f"shape ({num_images}, 4)",
+            remedy,
         )
-    return (
-        np.ascontiguousarray(images, dtype="uint8"),
-        labels.astype("uint8"),
-        info.astype("int32"),
+    # Range checks before any narrowing cast, which would wrap silently.
+    images = _checks.images(images, images_path, f"{name} images", (96, 96, 2), remedy)
+    labels = _checks.labels(
+        labels, labels_path, f"{name} labels", len(CLASS_NAMES), remedy
     )
+    info = _checks.integers(info, info_path, f"{name} info", (4,), remedy)
+    return images, labels, info
 
 
 def load_data(data_dir=None, download=True, verbose=True):
@@ -194,7 +210,11 @@ def load_data(data_dir=None, download=True, verbose=True):
     Files are looked for in `data_dir`, then in the folders of
     `ANYSMA_DATA_DIR`, then in the cache `~/.anysma/datasets` (see
     `anysma.datasets`); the files may lie directly in a folder or in its
-    subfolder `smallnorb/`.
+    subfolder `smallnorb/`. The gzipped official files are checked against
+    their published sha256 when they have the published size; uncompressed
+    files and a `smallnorb.npz` have no published hash and are checked by
+    content: images integers 0-255, labels integers 0-4, info non-negative
+    integers, equally many of each.
 
     Args:
         data_dir: A folder, or a list of folders, to search first.
@@ -213,8 +233,10 @@ def load_data(data_dir=None, download=True, verbose=True):
     Raises:
         anysma.datasets.DatasetNotFoundError: The files are not on disk and
             downloading is off or failed; the message says where to put them.
-        ValueError: A file is damaged (bad magic number, truncated, or a
-            downloaded file with the wrong sha256).
+        anysma.datasets.DamagedFileError: A file is damaged or not
+            smallNORB's (bad magic number, truncated, undecodable, wrong
+            sha256, shapes or value ranges); a `ValueError` naming the file.
+        ValueError: A downloaded file has the wrong sha256.
 
     Example:
 
@@ -222,12 +244,22 @@ def load_data(data_dir=None, download=True, verbose=True):
     >>> train, validation, test = split("elevation", train, test)  # doctest: +SKIP
     """
     layout_index, paths = _files.fetch(SPEC, data_dir, download, verbose=verbose)
+    remedy = _files.remedy(SPEC)
     if layout_index == 0:
-        arrays = [read_norb(path) for path in paths]
+        arrays = []
+        for path in paths:
+            with _files.damage_guard(path, remedy):
+                arrays.append(read_norb(path))
+        sources = paths
     else:
-        arrays = _files.read_npz(paths[0], _NPZ_KEYS)
-    train = _check_split(*arrays[:3], name="smallNORB training set")
-    test = _check_split(*arrays[3:], name="smallNORB test set")
+        arrays = _files.read_npz(paths[0], _NPZ_KEYS, remedy)
+        sources = [paths[0]] * 6
+    train = _check_split(
+        *arrays[:3], name="smallNORB training set", paths=sources[:3], remedy=remedy
+    )
+    test = _check_split(
+        *arrays[3:], name="smallNORB test set", paths=sources[3:], remedy=remedy
+    )
     return train, test
 
 

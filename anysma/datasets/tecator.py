@@ -6,12 +6,18 @@ Infratec Food and Feed Analyzer. Source: the StatLib datasets archive; see
 `data/TECATOR_NOTICE.txt` for the permission note that accompanies the data.
 """
 
-import hashlib
 import os
 
 import numpy as np
 
+from anysma.datasets import _files
+
 FILE_SHA256 = "3a4029f2999ba5808cf21be7d954249649b2251e35584205f15d33e754bf7255"
+#: How to get a good copy of the shipped file.
+REMEDY = (
+    "It ships with anysma: reinstall anysma (e.g. `pip install --force-reinstall "
+    "anysma`) to get a good copy."
+)
 #: The original distribution's split: 129 training, 43 monitoring, 43 test rows.
 NUM_TRAIN, NUM_MONITOR, NUM_TEST = 129, 43, 43
 FAT_THRESHOLD = 20.0
@@ -22,23 +28,55 @@ def _path():
     return os.path.join(os.path.dirname(__file__), "data", "tecator.npz")
 
 
+def verify_file():
+    """Check the shipped file's sha256 (cached per process).
+
+    Raises:
+        anysma.datasets.DamagedFileError: The digest differs from
+            `FILE_SHA256`.
+    """
+    path = _path()
+    digest = _files.cached_file_sha256(path)
+    if digest != FILE_SHA256:
+        raise _files.DamagedFileError(
+            path,
+            f"the shipped Tecator file has the sha256 {digest}, expected {FILE_SHA256}",
+            REMEDY,
+        )
+
+
 def load_arrays(verify=True):
-    """Return all 215 spectra `(215, 100)` and endpoints `(215, 3)`.
+    """Return all 215 spectra `(215, 100)` and endpoints `(215, 3)`, float32.
 
     Args:
-        verify: Check the shipped file's sha256 first.
+        verify: Check the shipped file's sha256 first. Without it, the
+            content is still checked: shapes `(215, 100)` and `(215, 3)`,
+            finite real numbers.
+
+    Raises:
+        anysma.datasets.DamagedFileError: The file is damaged (a
+            `ValueError` naming it and saying how to get a good copy).
     """
     path = _path()
     if verify:
-        with open(path, "rb") as data_file:
-            digest = hashlib.sha256(data_file.read()).hexdigest()
-        if digest != FILE_SHA256:
-            raise OSError(
-                f"The shipped Tecator file is corrupted (sha256 {digest}, "
-                f"expected {FILE_SHA256}); reinstall anysma."
+        verify_file()
+    spectra, endpoints = _files.read_npz(path, ("absorp", "endpoints"), REMEDY)
+    for what, array, shape in (
+        ("absorp", spectra, (215, 100)),
+        ("endpoints", endpoints, (215, 3)),
+    ):
+        if array.shape != shape or array.dtype.kind not in "iuf":
+            raise _files.DamagedFileError(
+                path,
+                f"'{what}' must be real numbers of shape {shape}. Received: "
+                f"{array.dtype} of shape {array.shape}",
+                REMEDY,
             )
-    with np.load(path, allow_pickle=False) as data:
-        return data["absorp"].astype("float32"), data["endpoints"].astype("float32")
+        if not np.all(np.isfinite(array)):
+            raise _files.DamagedFileError(
+                path, f"'{what}' holds values that are not finite", REMEDY
+            )
+    return spectra.astype("float32"), endpoints.astype("float32")
 
 
 def load_data(task="classification"):

@@ -11,7 +11,15 @@ def test_status_of_an_empty_setup(tmp_path):
     entries = datasets.status(data_dir=str(tmp_path))
     assert [entry["name"] for entry in entries] == NAMES
     for entry in entries:
-        assert set(entry) == {"name", "present", "location", "files", "source"}
+        assert set(entry) == {
+            "name",
+            "state",
+            "present",
+            "location",
+            "files",
+            "problem",
+            "source",
+        }
         assert entry["source"].startswith("http")
     by_name = {entry["name"]: entry for entry in entries}
     assert by_name["tecator"]["present"]
