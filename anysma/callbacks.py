@@ -6,7 +6,6 @@ The original anysma shipped a TensorFlow-1 `TensorBoard` variant here; use
 
 import json
 import math
-import numbers
 import os
 import warnings
 
@@ -15,6 +14,9 @@ import numpy as np
 
 from anysma.utils.files import write_atomically
 from anysma.utils.files import write_json_atomically
+from anysma.utils.validation import check_int
+from anysma.utils.validation import check_number
+from anysma.utils.validation import check_option
 
 
 def linear_margin_schedule(num_epochs, initial_margin=0.2, final_margin=0.9):
@@ -42,27 +44,9 @@ def linear_margin_schedule(num_epochs, initial_margin=0.2, final_margin=0.9):
         Hinton, Sabour and Frosst, "Matrix capsules with EM routing",
         ICLR 2018.
     """
-    if (
-        isinstance(num_epochs, bool)
-        or not isinstance(num_epochs, numbers.Integral)
-        or num_epochs < 1
-    ):
-        raise ValueError(
-            f"`num_epochs` must be an integer >= 1. Received: num_epochs={num_epochs!r}"
-        )
-    for name, value in (
-        ("initial_margin", initial_margin),
-        ("final_margin", final_margin),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not value >= 0
-        ):
-            raise ValueError(
-                f"`{name}` must be a number >= 0. Received: {name}={value!r}"
-            )
-    initial_margin, final_margin = float(initial_margin), float(final_margin)
+    num_epochs = check_int(num_epochs, "num_epochs", minimum=1)
+    initial_margin = check_number(initial_margin, "initial_margin", minimum=0)
+    final_margin = check_number(final_margin, "final_margin", minimum=0)
     # With one epoch there is no ramp: the final margin applies at once.
     steps = max(int(num_epochs) - 1, 1)
 
@@ -119,13 +103,7 @@ class SpreadLossMarginScheduler(keras.callbacks.Callback):
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        margin = self.schedule(epoch)
-        if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
-            raise ValueError(
-                "`schedule` must return a number. Received: "
-                f"schedule({epoch})={margin!r}"
-            )
-        margin = float(margin)
+        margin = check_number(self.schedule(epoch), f"schedule({epoch})")
         if margin == self.loss.margin:
             return
         self.loss.margin = margin
@@ -359,8 +337,7 @@ class BestWeightsCheckpoint(keras.callbacks.ModelCheckpoint):
         """
         import csv
 
-        if mode not in ("max", "min"):
-            raise ValueError(f"`mode` must be 'max' or 'min'. Received: mode={mode!r}")
+        check_option(mode, "mode", ("max", "min"))
         if not os.path.exists(path):
             return None
         values = []

@@ -49,44 +49,12 @@ from keras import ops
 from anysma.api_export import anysma_export
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
+from anysma.utils.validation import check_number
 
 _HALF_DTYPES = ("float16", "bfloat16")
 SQUASH_FUNCTIONS = ("identity", "sigmoid", "relu")
 
 # === Argument checks ===
-
-
-def _is_real(value):
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and value == value  # Rejects NaN.
-    )
-
-
-def _check_positive(value, name):
-    if not _is_real(value) or not 0 < value < float("inf"):
-        raise ValueError(
-            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_non_negative(value, name):
-    if not _is_real(value) or not 0 <= value < float("inf"):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_interval(value, name, upper):
-    """Check `0 <= value < upper`."""
-    if not _is_real(value) or not 0 <= value < upper:
-        raise ValueError(
-            f"`{name}` must be a number in [0, {upper}). Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def _check_squashing(squash_func, beta, margin):
@@ -99,8 +67,8 @@ def _check_squashing(squash_func, beta, margin):
         )
     return (
         squash_func,
-        _check_positive(beta, "beta"),
-        _check_interval(margin, "margin", 1),
+        check_number(beta, "beta", minimum=0, include_minimum=False),
+        check_number(margin, "margin", minimum=0, maximum=1, include_maximum=False),
     )
 
 
@@ -454,8 +422,10 @@ def margin_loss(y_true, y_pred, lamb=0.5, margin=0.1):
         Sabour, Frosst and Hinton, "Dynamic routing between capsules",
         NIPS 2017.
     """
-    lamb = _check_non_negative(lamb, "lamb")
-    margin = _check_interval(margin, "margin", 0.5)
+    lamb = check_number(lamb, "lamb", minimum=0)
+    margin = check_number(
+        margin, "margin", minimum=0, maximum=0.5, include_maximum=False
+    )
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     present = y_true * ops.square(ops.relu(1 - margin - y_pred))
@@ -492,7 +462,7 @@ def spread_loss(y_true, y_pred, margin=0.2):
         Hinton, Sabour and Frosst, "Matrix capsules with EM routing",
         ICLR 2018.
     """
-    margin = _check_non_negative(margin, "margin")
+    margin = check_number(margin, "margin", minimum=0)
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
@@ -534,7 +504,7 @@ def generalized_kullback_leibler_divergence(y_true, y_pred, epsilon=1e-7):
         Cichocki, Zdunek, Phan and Amari, "Nonnegative matrix and tensor
         factorizations", Wiley 2009.
     """
-    epsilon = _check_positive(epsilon, "epsilon")
+    epsilon = check_number(epsilon, "epsilon", minimum=0, include_minimum=False)
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     y_true = ops.maximum(y_true, epsilon)
@@ -570,7 +540,7 @@ def itakura_saito_divergence(y_true, y_pred, epsilon=1e-7):
         Itakura and Saito, "Analysis synthesis telephony based on the maximum
         likelihood method", 1968.
     """
-    epsilon = _check_positive(epsilon, "epsilon")
+    epsilon = check_number(epsilon, "epsilon", minimum=0, include_minimum=False)
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     y_true = ops.maximum(y_true, epsilon)
@@ -621,7 +591,7 @@ def rslvq_loss(y_true, y_pred, prototype_labels=None, beta=1.0):
         Computation 15(7), 2003.
     """
     prototype_labels = _check_prototype_labels(prototype_labels)
-    beta = _check_positive(beta, "beta")
+    beta = check_number(beta, "beta", minimum=0, include_minimum=False)
     y_true = _standardize_rslvq_labels(y_true, y_pred, prototype_labels)
     y_true, y_pred = _to_float(y_true, y_pred)
     if prototype_labels is None:
@@ -790,8 +760,10 @@ class MarginLoss(_OptionsLoss):
         dtype=None,
     ):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.lamb = _check_non_negative(lamb, "lamb")
-        self.margin = _check_interval(margin, "margin", 0.5)
+        self.lamb = check_number(lamb, "lamb", minimum=0)
+        self.margin = check_number(
+            margin, "margin", minimum=0, maximum=0.5, include_maximum=False
+        )
 
     def _options(self):
         return {"lamb": self.lamb, "margin": self.margin}
@@ -832,7 +804,7 @@ class SpreadLoss(_OptionsLoss):
 
     @margin.setter
     def margin(self, value):
-        self._margin = _check_non_negative(value, "margin")
+        self._margin = check_number(value, "margin", minimum=0)
 
     def _options(self):
         return {"margin": self.margin}
@@ -861,7 +833,9 @@ class GeneralizedKullbackLeiblerDivergence(_OptionsLoss):
         dtype=None,
     ):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.epsilon = _check_positive(epsilon, "epsilon")
+        self.epsilon = check_number(
+            epsilon, "epsilon", minimum=0, include_minimum=False
+        )
 
     def _options(self):
         return {"epsilon": self.epsilon}
@@ -890,7 +864,9 @@ class ItakuraSaitoDivergence(_OptionsLoss):
         dtype=None,
     ):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.epsilon = _check_positive(epsilon, "epsilon")
+        self.epsilon = check_number(
+            epsilon, "epsilon", minimum=0, include_minimum=False
+        )
 
     def _options(self):
         return {"epsilon": self.epsilon}
@@ -929,7 +905,7 @@ class RSLVQLoss(_OptionsLoss):
     ):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
         self.prototype_labels = _check_prototype_labels(prototype_labels)
-        self.beta = _check_positive(beta, "beta")
+        self.beta = check_number(beta, "beta", minimum=0, include_minimum=False)
 
     def _options(self):
         return {"prototype_labels": self.prototype_labels, "beta": self.beta}

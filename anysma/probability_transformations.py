@@ -38,6 +38,8 @@ from keras import ops
 from anysma.api_export import anysma_export
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
+from anysma.utils.validation import check_bool
+from anysma.utils.validation import check_number
 
 _HALF_DTYPES = ("float16", "bfloat16")
 
@@ -50,35 +52,21 @@ def _check_axis(axis):
     return int(axis)
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool. Received: {name}={value!r}")
-    return value
-
-
-def _is_real(value):
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and value == value  # Rejects NaN.
-    )
-
-
 def _check_lower_bound(lower_bound):
     # A positive lower bound keeps the denominators of the flips away from 0
     # when all dissimilarities are 0.
-    if not _is_real(lower_bound) or not lower_bound > 0:
-        raise ValueError(
-            "`lower_bound` must be a number > 0 (it keeps the normalization "
-            f"away from zero). Received: lower_bound={lower_bound!r}"
-        )
-    return float(lower_bound)
+    return check_number(
+        lower_bound,
+        "lower_bound",
+        minimum=0,
+        include_minimum=False,
+        finite=False,
+        reason="(it keeps the normalization away from zero)",
+    )
 
 
 def _check_margin(margin):
-    if not _is_real(margin) or not margin >= 0:
-        raise ValueError(f"`margin` must be a number >= 0. Received: margin={margin!r}")
-    return float(margin)
+    return check_number(margin, "margin", minimum=0, finite=False)
 
 
 # === Dtype handling ===
@@ -117,7 +105,7 @@ def softmax(tensors, axis=-1, max_stabilization=True):
     [[0.09  0.245 0.665]]
     """
     axis = _check_axis(axis)
-    _check_bool(max_stabilization, "max_stabilization")
+    check_bool(max_stabilization, "max_stabilization")
     tensors, dtype = _to_compute_dtype(tensors)
     if max_stabilization:
         # The shift cancels in the result; its gradient is exactly 0.
@@ -175,7 +163,7 @@ def neg_exp(tensors, axis=-1, max_normalization=False):
     [[1.    0.368]]
     """
     axis = _check_axis(axis)
-    _check_bool(max_normalization, "max_normalization")
+    check_bool(max_normalization, "max_normalization")
     tensors, dtype = _to_compute_dtype(tensors)
     exponents = -tensors
     if max_normalization:
@@ -371,7 +359,7 @@ class Softmax(ProbabilityTransformation):
 
     def __init__(self, axis=-1, max_stabilization=True):
         super().__init__(axis=axis)
-        self.max_stabilization = _check_bool(max_stabilization, "max_stabilization")
+        self.max_stabilization = check_bool(max_stabilization, "max_stabilization")
 
     def __call__(self, tensors):
         return softmax(tensors, self.axis, self.max_stabilization)
@@ -404,7 +392,7 @@ class NegExp(ProbabilityTransformation):
 
     def __init__(self, axis=-1, max_normalization=False):
         super().__init__(axis=axis)
-        self.max_normalization = _check_bool(max_normalization, "max_normalization")
+        self.max_normalization = check_bool(max_normalization, "max_normalization")
 
     def __call__(self, tensors):
         return neg_exp(tensors, self.axis, self.max_normalization)

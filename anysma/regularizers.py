@@ -19,12 +19,11 @@ from anysma.api_export import anysma_export
 from anysma.ops import linalg
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
+from anysma.utils.validation import check_number
 
 
 def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha >= 0:
-        raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
-    return float(alpha)
+    return check_number(alpha, "alpha", minimum=0, finite=False)
 
 
 def _check_axis(axis):

@@ -110,3 +110,52 @@ class SignalConversionTest(TestCase):
             dict_to_list({"signals": 1})
         with self.assertRaisesRegex(ValueError, "`signal_dict` must be a dict"):
             dict_to_list("signals")
+
+
+class ValidationTest(TestCase):
+    """The one message format: name, expectation, `Received: name=value`."""
+
+    def test_check_int(self):
+        from anysma.utils.validation import check_int
+
+        self.assertEqual(check_int(np.int64(3), "units", minimum=1), 3)
+        self.assertIsNone(check_int(None, "units", allow_none=True))
+        for bad in (0, True, 1.0, "1", None):
+            with self.assertRaisesRegex(
+                ValueError, r"^`units` must be an int >= 1\. Received: units="
+            ):
+                check_int(bad, "units", minimum=1)
+        with self.assertRaisesRegex(ValueError, r"an int in \[0, 9\]\. Received: d=10"):
+            check_int(10, "d", minimum=0, maximum=9)
+
+    def test_check_number(self):
+        from anysma.utils.validation import check_number
+
+        self.assertEqual(check_number(1, "beta", minimum=0), 1.0)
+        self.assertEqual(
+            check_number(float("inf"), "m", minimum=0, finite=False), float("inf")
+        )
+        for bad in (0, -1, float("nan"), float("inf"), True, "2"):
+            with self.assertRaisesRegex(
+                ValueError, r"^`beta` must be a finite number > 0\. Received: beta="
+            ):
+                check_number(bad, "beta", minimum=0, include_minimum=False)
+        with self.assertRaisesRegex(
+            ValueError, r"in \[0, 1\) \(why\)\. Received: rate=1"
+        ):
+            check_number(
+                1, "rate", minimum=0, maximum=1, include_maximum=False, reason="(why)"
+            )
+
+    def test_check_bool_and_option(self):
+        from anysma.utils.validation import check_bool
+        from anysma.utils.validation import check_option
+
+        self.assertIs(check_bool(False, "center"), False)
+        with self.assertRaisesRegex(TypeError, r"`center` must be a bool\. Received"):
+            check_bool(1, "center")
+        self.assertEqual(check_option("min", "mode", ("max", "min")), "min")
+        with self.assertRaisesRegex(
+            ValueError, r"`mode` must be one of \['max', 'min'\]\. Received: mode='x'"
+        ):
+            check_option("x", "mode", ("max", "min"))

@@ -27,6 +27,8 @@ import zipfile
 
 import numpy as np
 
+from anysma.utils.validation import check_int
+
 _IDX_TYPE_CODES = {np.dtype("u1"): 0x08, np.dtype("i4"): 0x0C}
 _NORB_MAGIC = {np.dtype("u1"): 0x1E3D4C55, np.dtype("i4"): 0x1E3D4C54}
 _CIFAR_CLASSES = (
@@ -61,13 +63,7 @@ def _write_bytes(path, data):
 
 
 def _check_count(value, argument, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{argument}` must be an int. Received: {argument}={value!r}")
-    if value < minimum:
-        raise ValueError(
-            f"`{argument}` must be at least {minimum}. Received: {argument}={value}"
-        )
-    return int(value)
+    return check_int(value, argument, minimum=minimum)
 
 
 def _balanced_labels(rng, count, num_classes):

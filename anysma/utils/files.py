@@ -60,7 +60,8 @@ def write_json_atomically(path, data):
     >>> import json, os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "summary.json")
     >>> _ = write_json_atomically(path, {"accuracy": 0.9})
-    >>> json.load(open(path))
+    >>> with open(path) as stream:
+    ...     json.load(stream)
     {'accuracy': 0.9}
     """
 

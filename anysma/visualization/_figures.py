@@ -6,7 +6,6 @@ and a figure is freed as soon as the caller drops it.
 """
 
 import contextlib
-import numbers
 import os
 import secrets
 
@@ -14,6 +13,8 @@ import keras
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from anysma.utils.validation import check_int
 
 
 def new_figure(figsize, layout=None):
@@ -92,11 +93,7 @@ def to_numpy(value, name):
 
 
 def check_positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1, allow_none=allow_none)
 
 
 def check_image_batch(images, name):

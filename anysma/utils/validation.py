@@ -1,0 +1,169 @@
+"""Argument checks with one message format for the whole package.
+
+Every check raises early, names the argument, says what was expected and
+shows what was received:
+
+    `beta` must be a finite number > 0. Received: beta=-1
+
+Numbers of the wrong kind or out of range raise `ValueError`; `check_bool`
+and `check_type`, whose mistakes are about the kind of object only, raise
+`TypeError`. `bool` is never accepted as a number, and NaN fails every
+range.
+"""
+
+import math
+import numbers
+
+
+def _received(name, value):
+    return f"Received: {name}={value!r}"
+
+
+def is_int(value):
+    """Whether `value` is an integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value):
+    """Whether `value` is a real number (not a bool, not NaN)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and value == value  # NaN is not equal to itself.
+    )
+
+
+def _bounds(minimum, maximum, include_minimum, include_maximum):
+    if minimum is not None and maximum is not None:
+        left = "[" if include_minimum else "("
+        right = "]" if include_maximum else ")"
+        return f" in {left}{minimum}, {maximum}{right}"
+    if minimum is not None:
+        return f" {'>=' if include_minimum else '>'} {minimum}"
+    if maximum is not None:
+        return f" {'<=' if include_maximum else '<'} {maximum}"
+    return ""
+
+
+def _in_range(value, minimum, maximum, include_minimum, include_maximum):
+    if minimum is not None and (
+        value < minimum or (value == minimum and not include_minimum)
+    ):
+        return False
+    return maximum is None or not (
+        value > maximum or (value == maximum and not include_maximum)
+    )
+
+
+def check_int(value, name, minimum=None, maximum=None, allow_none=False):
+    """Return `value` as an `int` in `[minimum, maximum]`, else raise.
+
+    Args:
+        value: The argument.
+        name: Its name, for the message.
+        minimum: The smallest allowed value, or `None`.
+        maximum: The largest allowed value, or `None`.
+        allow_none: Accept (and return) `None`.
+
+    Raises:
+        ValueError: `value` is not an integer or out of range.
+
+    Example:
+
+    >>> check_int(3, "units", minimum=1)
+    3
+    >>> check_int(0, "units", minimum=1)
+    Traceback (most recent call last):
+        ...
+    ValueError: `units` must be an int >= 1. Received: units=0
+    """
+    if value is None and allow_none:
+        return None
+    if not is_int(value) or not _in_range(value, minimum, maximum, True, True):
+        expected = f"an int{_bounds(minimum, maximum, True, True)}"
+        if allow_none:
+            expected += " or None"
+        raise ValueError(f"`{name}` must be {expected}. {_received(name, value)}")
+    return int(value)
+
+
+def check_number(
+    value,
+    name,
+    minimum=None,
+    maximum=None,
+    include_minimum=True,
+    include_maximum=True,
+    finite=True,
+    allow_none=False,
+    reason="",
+):
+    """Return `value` as a `float` in the given range, else raise.
+
+    Args:
+        value: The argument.
+        name: Its name, for the message.
+        minimum, maximum: The bounds, or `None` for none.
+        include_minimum, include_maximum: Whether the bounds are allowed.
+        finite: Reject infinite values.
+        allow_none: Accept (and return) `None`.
+        reason: Optional explanation appended to the expectation, e.g.
+            `"(it keeps the normalization away from zero)"`.
+
+    Raises:
+        ValueError: `value` is not a number, NaN, infinite (when `finite`)
+            or out of range.
+
+    Example:
+
+    >>> check_number(0.5, "rate", minimum=0, maximum=1, include_maximum=False)
+    0.5
+    >>> check_number(float("nan"), "beta", minimum=0, include_minimum=False)
+    Traceback (most recent call last):
+        ...
+    ValueError: `beta` must be a finite number > 0. Received: beta=nan
+    """
+    if value is None and allow_none:
+        return None
+    valid = (
+        is_real(value)
+        and (not finite or math.isfinite(value))
+        and _in_range(value, minimum, maximum, include_minimum, include_maximum)
+    )
+    if not valid:
+        bounds = _bounds(minimum, maximum, include_minimum, include_maximum)
+        expected = f"a {'finite ' if finite else ''}number{bounds}"
+        if allow_none:
+            expected += " or None"
+        if reason:
+            expected += f" {reason}"
+        raise ValueError(f"`{name}` must be {expected}. {_received(name, value)}")
+    return float(value)
+
+
+def check_bool(value, name):
+    """Return `value` if it is a `bool`, else raise `TypeError`.
+
+    Example:
+
+    >>> check_bool(True, "center")
+    True
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool. {_received(name, value)}")
+    return value
+
+
+def check_option(value, name, options):
+    """Return `value` if it is one of the strings `options`, else raise.
+
+    Example:
+
+    >>> check_option("max", "mode", ("max", "min"))
+    'max'
+    """
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"`{name}` must be one of {list(options)}. {_received(name, value)}"
+        )
+    return value
