@@ -33,6 +33,7 @@ from keras import ops
 from anysma.api_export import anysma_export
 from anysma.capsule import Capsule
 from anysma.layers.strided_conv import Conv2D
+from anysma.models._base import GuardedModel
 from anysma.modules import Classification
 from anysma.modules import DynamicRouting
 from anysma.modules import GibbsRouting
@@ -258,7 +259,7 @@ def _decoder(capsules, probabilities, labels, image_shape, decoder_units, dtype)
     return keras.layers.Reshape(image_shape, dtype=dtype, name="reconstruction")(hidden)
 
 
-class _CapsNetBase(keras.Model):
+class _CapsNetBase(GuardedModel):
     """Shared configuration and helpers of `CapsNet` and `CapsNetLVQ`."""
 
     def _set_config(
@@ -615,9 +616,12 @@ class CapsNetLVQ(_CapsNetBase):
         Returns:
             The model itself.
         """
+        self.check_input_shapes({"images": images})
         images_input = self.get_layer("images").output
         model = keras.Model(images_input, self.measuring_module.input[0])
-        signals = model.predict(images, batch_size=batch_size, verbose=0)
+        # The partial model shares this model's variables.
+        with self._variables_kept_on_error():
+            signals = model.predict(images, batch_size=batch_size, verbose=0)
         self.measuring_module.pre_training(
             signals,
             labels,

@@ -40,6 +40,7 @@ from keras import ops
 from anysma import probability_transformations
 from anysma.api_export import anysma_export
 from anysma.capsule import Capsule
+from anysma.models._base import GuardedModel
 from anysma.modules import Classification
 from anysma.modules import InputModule
 from anysma.modules import MinkowskiDistance
@@ -309,7 +310,7 @@ def _measuring_module(distance_class, dtype, **options):
 
 
 @anysma_export
-class LVQModel(keras.Model):
+class LVQModel(GuardedModel):
     """Base class of the classic LVQ models: shared graph and helpers.
 
     Not meant to be instantiated directly; use `GLVQ`, `GMLVQ`, `GRLVQ`,
@@ -323,6 +324,10 @@ class LVQModel(keras.Model):
     - `pre_training(x, y)`: k-means (and, for the matrix models, PCA)
       initialization through the measuring module's `pre_training`;
     - `prototype_dissimilarities(x)`: the distances to all prototypes.
+
+    Inputs of another width than `input_dim` raise a `ValueError` before
+    anything runs, and a failed `predict` or `fit` leaves the model usable
+    (see `anysma.models._base.GuardedModel`).
     """
 
     @staticmethod
@@ -403,9 +408,12 @@ class LVQModel(keras.Model):
             A NumPy array `(samples, prototypes)`; column `j` belongs to class
             `prototype_labels[j]`.
         """
+        self.check_input_shapes(x)
         routing = self.get_layer("squeeze_routing")
         model = keras.Model(self.inputs, routing.output[1])
-        return model.predict(x, batch_size=batch_size, verbose=0)
+        # The partial model shares this model's variables.
+        with self._variables_kept_on_error():
+            return model.predict(x, batch_size=batch_size, verbose=0)
 
     def pre_training(self, x, y, batch_version=False, batch_size=None, **kmeans_params):
         """Initialize the prototypes (and matrices) from data.
@@ -430,9 +438,12 @@ class LVQModel(keras.Model):
         Returns:
             The model itself.
         """
-        signals = self._measuring_input_model().predict(
-            x, batch_size=batch_size, verbose=0
-        )
+        self.check_input_shapes(x)
+        # The partial model shares this model's variables.
+        with self._variables_kept_on_error():
+            signals = self._measuring_input_model().predict(
+                x, batch_size=batch_size, verbose=0
+            )
         self.measuring_module.pre_training(
             signals,
             y,

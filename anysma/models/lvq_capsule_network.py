@@ -8,6 +8,7 @@ from anysma import regularizers
 from anysma.api_export import anysma_export
 from anysma.capsule import Capsule
 from anysma.layers import BatchNormalization
+from anysma.models._base import GuardedModel
 from anysma.modules import Classification
 from anysma.modules import GibbsRouting
 from anysma.modules import InputModule
@@ -90,7 +91,7 @@ def _check_image_shape(image_shape):
 
 
 @anysma_export
-class LVQCapsuleNetwork(keras.Model):
+class LVQCapsuleNetwork(GuardedModel):
     """The LVQ-capsule network (LVQ-CN) of Saralajew et al. (2018).
 
     A SimpleNet-like convolutional trunk of seven blocks whose layers have

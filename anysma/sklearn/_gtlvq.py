@@ -23,15 +23,21 @@ class GTLVQClassifier(GLVQLossMixin, LVQClassifierBase):
     `anysma.models.GTLVQ`.
 
     Args:
-        subspace_dim: The dimension of every subspace, an int in
-            `[1, n_features)`.
+        subspace_dim: The dimension of every subspace: an int in
+            `[1, n_features)`, or `None` (the default) for
+            `min(2, n_features - 1)`, decided in `fit` (see `subspace_dim_`).
+            A subspace needs at least one dimension and must be smaller than
+            the input space (which it would cover), so the data need at
+            least 2 features.
 {GLVQ_LOSS_PARAMETERS}{COMMON_PARAMETERS}
     Attributes:
         classes_: The class labels, sorted.
         prototypes_: The subspace origins `(n_prototypes, n_features)`.
         prototype_labels_: The class label of every prototype.
-        subspaces_: The orthonormal bases `(n_prototypes, subspace_dim,
+        subspaces_: The orthonormal bases `(n_prototypes, subspace_dim_,
             n_features)`, one basis vector per row.
+        subspace_dim_: The dimension of the subspaces used: `subspace_dim`,
+            or its default for the number of features.
         n_features_in_: The number of features seen in `fit`.
         feature_names_in_: The feature names seen in `fit` (when given).
         temperature_: The temperature of `predict_proba`.
@@ -59,7 +65,7 @@ class GTLVQClassifier(GLVQLossMixin, LVQClassifierBase):
 
     def __init__(
         self,
-        subspace_dim=2,
+        subspace_dim=None,
         squash_func="sigmoid",
         beta=10.0,
         margin=0.0,
@@ -87,8 +93,18 @@ class GTLVQClassifier(GLVQLossMixin, LVQClassifierBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_model_params(self, n_features):
-        self._check_glvq_loss_params()
+    def _resolve_subspace_dim(self, n_features):
+        """`subspace_dim`, or its default for `n_features`, checked."""
+        if self.subspace_dim is None:
+            if n_features < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 features: a "
+                    "subspace has at least one dimension and must be below the "
+                    "number of features (a subspace as large as the input space "
+                    f"contains every input). Received: X with n_features={n_features}"
+                )
+            # Two tangent directions where the data allow it, one otherwise.
+            return min(2, n_features - 1)
         _check_int(self.subspace_dim, "subspace_dim", 1)
         if self.subspace_dim >= n_features:
             raise ValueError(
@@ -97,16 +113,24 @@ class GTLVQClassifier(GLVQLossMixin, LVQClassifierBase):
                 f"subspace_dim={self.subspace_dim} for X with "
                 f"n_features={n_features}"
             )
-
-    def _matrix_columns(self, n_features):
         return int(self.subspace_dim)
 
+    def _check_model_params(self, n_features):
+        self._check_glvq_loss_params()
+        self.subspace_dim_ = self._resolve_subspace_dim(n_features)
+
+    def _matrix_columns(self, n_features):
+        # Sizes the work for the thread limit; `fit` asks before it checks
+        # the parameters, so resolving here also reports a bad value first.
+        fitted = getattr(self, "subspace_dim_", None)
+        return fitted if fitted is not None else self._resolve_subspace_dim(n_features)
+
     def _model_kwargs(self, n_features, distribution):
-        return {"subspace_dim": int(self.subspace_dim)}
+        return {"subspace_dim": self.subspace_dim_}
 
     def _initial_values(self, prototypes, groups, x, sample_weight, rng):
         bases = [
-            principal_directions(rows, weights, int(self.subspace_dim), rng)
+            principal_directions(rows, weights, self.subspace_dim_, rng)
             for rows, weights in groups
         ]
         return {"distance/prototypes": prototypes, "distance/matrices": np.stack(bases)}

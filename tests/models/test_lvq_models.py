@@ -188,6 +188,31 @@ class GLVQTest(LVQModelChecks, TestCase):
         expected = anysma.probability_transformations.flip(class_distances)
         self.assertAllClose(model.predict(features, verbose=0), expected, atol=1e-5)
 
+    def test_fit_on_integer_class_ids(self):
+        # Integer labels of shape (N, 1) used to train silently to garbage.
+        features, labels = toy_data(samples=150)
+        runs = []
+        for targets in (
+            keras.utils.to_categorical(labels, NUM_CLASSES),
+            labels[:, None],
+            labels,
+        ):
+            keras.utils.set_random_seed(0)
+            model = self.make_model()
+            model.compile(
+                optimizer=keras.optimizers.Adam(0.05),
+                loss=glvq_loss(),
+                metrics=["accuracy"],
+            )
+            model.fit(
+                features, targets, batch_size=32, epochs=5, shuffle=False, verbose=0
+            )
+            _, accuracy = model.evaluate(features, targets, verbose=0)
+            runs.append((accuracy, model.predict(features, verbose=0)))
+        for accuracy, outputs in runs:
+            self.assertGreater(accuracy, 0.9)
+            self.assertAllClose(outputs, runs[0][1], atol=1e-5)
+
     def test_other_probability_transformation(self):
         model = self.make_model(probability_transformation="neg_softmax")
         outputs = model.predict(toy_data()[0], verbose=0)
@@ -395,3 +420,204 @@ class HelperLayerTest(TestCase):
             models.ClassLogPosterior(prototype_labels=[0, 0], num_classes=2)
         with self.assertRaisesRegex(ValueError, "prototype_labels"):
             models.ClassLogPosterior(prototype_labels=[0, 2], num_classes=2)
+
+
+# === Input shape checks: a wrong input width raises early, model unharmed ===
+#
+# `predict` on inputs of the wrong width used to fail deep inside a layer
+# ("cannot reshape array ...") and, on JAX, left the variables detached, so
+# every later call failed with "'NoneType' object is not callable".
+
+INPUT_CHECK_MODELS = [
+    (models.GLVQ, {}),
+    (models.GMLVQ, {"projection_dim": 2}),
+    (models.LGMLVQ, {}),
+    (models.GRLVQ, {}),
+    (models.GTLVQ, {"subspace_dim": 2}),
+    (models.RTLVQ, {"subspace_dim": 2}),
+    (models.RSLVQ, {}),
+]
+INPUT_CHECK_IDS = [model_class.__name__ for model_class, _ in INPUT_CHECK_MODELS]
+WRONG_WIDTH_MESSAGE = (
+    r"takes inputs(\['features'\])? of shape \(batch, 6\)\. "
+    r"Received: inputs(\['features'\])?\.shape=\(\d+, 7\)"
+)
+
+
+def input_check_model(model_class=models.GLVQ, **options):
+    return model_class(
+        input_dim=INPUT_DIM,
+        num_classes=NUM_CLASSES,
+        prototypes_per_class=PROTOTYPES_PER_CLASS,
+        **options,
+    )
+
+
+def compiled_glvq():
+    model = input_check_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=glvq_loss())
+    return model
+
+
+def wrong_width_features(samples=4):
+    return np.ones((samples, INPUT_DIM + 1), dtype="float32")
+
+
+class FeatureBatches(keras.utils.PyDataset):
+    """Batches of `width` features and one-hot targets; batch `fail_at` raises."""
+
+    def __init__(self, width=INPUT_DIM, batches=3, fail_at=None):
+        super().__init__()
+        self.width = width
+        self.batches = batches
+        self.fail_at = fail_at
+
+    def __len__(self):
+        return self.batches
+
+    def __getitem__(self, index):
+        if index == self.fail_at:
+            raise RuntimeError(f"batch {index} is broken")
+        features = np.full((4, self.width), 0.1 * index, dtype="float32")
+        targets = keras.utils.to_categorical(np.arange(4) % NUM_CLASSES, NUM_CLASSES)
+        return features, targets
+
+
+def assert_model_unharmed(model, features, expected_outputs, expected_weights):
+    """The model still predicts, with the same weights and outputs as before."""
+    for weight, expected in zip(model.get_weights(), expected_weights):
+        np.testing.assert_array_equal(weight, expected)
+    np.testing.assert_allclose(
+        model.predict(features, verbose=0), expected_outputs, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "model_class, options", INPUT_CHECK_MODELS, ids=INPUT_CHECK_IDS
+)
+def test_predict_with_wrong_width_raises_and_model_stays_usable(model_class, options):
+    model = input_check_model(model_class, **options)
+    features, _ = toy_data(samples=9)
+    outputs = model.predict(features, verbose=0)
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match=WRONG_WIDTH_MESSAGE):
+        model.predict(wrong_width_features(), verbose=0)
+    assert_model_unharmed(model, features, outputs, weights)
+
+
+def test_every_entry_point_checks_the_width():
+    model = compiled_glvq()
+    features, labels = toy_data(samples=9)
+    outputs = model.predict(features, verbose=0)
+    weights = model.get_weights()
+    wrong = wrong_width_features()
+    targets = keras.utils.to_categorical(np.arange(4) % NUM_CLASSES, NUM_CLASSES)
+    calls = {
+        "predict(dict)": lambda: model.predict({"features": wrong}, verbose=0),
+        "evaluate": lambda: model.evaluate(wrong, targets, verbose=0),
+        "fit": lambda: model.fit(wrong, targets, epochs=1, verbose=0),
+        "validation_data": lambda: model.fit(
+            features[:3], targets[:3], validation_data=(wrong, targets), verbose=0
+        ),
+        "predict_on_batch": lambda: model.predict_on_batch(wrong),
+        "test_on_batch": lambda: model.test_on_batch(wrong, targets),
+        "train_on_batch": lambda: model.train_on_batch(wrong, targets),
+        "call": lambda: model.call(wrong),
+        "stateless_call": lambda: model.stateless_call(
+            model.trainable_variables, model.non_trainable_variables, wrong
+        ),
+        "prototype_dissimilarities": lambda: model.prototype_dissimilarities(wrong),
+        "pre_training": lambda: model.pre_training(
+            np.ones((9, INPUT_DIM + 1), "float32"), labels, n_init=1
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=WRONG_WIDTH_MESSAGE):
+            call()
+            pytest.fail(f"{name} accepted inputs of the wrong width")
+        assert_model_unharmed(model, features, outputs, weights)
+    # Keras's own check in `__call__` catches direct calls.
+    with pytest.raises(ValueError):
+        model(wrong)
+    model.predict(features, verbose=0)
+
+
+def test_wrong_width_in_a_data_set_raises_and_model_stays_usable():
+    model = compiled_glvq()
+    features, _ = toy_data(samples=9)
+    outputs = model.predict(features, verbose=0)
+    weights = model.get_weights()
+    wrong = FeatureBatches(width=INPUT_DIM + 1)
+    # Data sets are only seen batch by batch, in `call` (or, on TensorFlow and
+    # PyTorch, by Keras's own check first).
+    for run in (
+        lambda: model.predict(wrong, verbose=0),
+        lambda: model.evaluate(wrong, verbose=0),
+        lambda: model.fit(wrong, epochs=1, shuffle=False, verbose=0),
+    ):
+        with pytest.raises(ValueError, match="features|inputs"):
+            run()
+        assert_model_unharmed(model, features, outputs, weights)
+
+
+@pytest.mark.parametrize("fail_at", [0, 1])
+def test_failed_predict_and_evaluate_leave_the_model_usable(fail_at):
+    model = compiled_glvq()
+    features, _ = toy_data(samples=9)
+    outputs = model.predict(features, verbose=0)
+    weights = model.get_weights()
+    for run in (
+        lambda: model.predict(FeatureBatches(fail_at=fail_at), verbose=0),
+        lambda: model.evaluate(FeatureBatches(fail_at=fail_at), verbose=0),
+    ):
+        with pytest.raises(RuntimeError, match="broken"):
+            run()
+        assert_model_unharmed(model, features, outputs, weights)
+
+
+@pytest.mark.parametrize("fail_at", [0, 1])
+def test_failed_fit_leaves_the_model_usable(fail_at):
+    model = compiled_glvq()
+    features, _ = toy_data(samples=9)
+    weights = model.get_weights()
+    with pytest.raises(RuntimeError, match="broken"):
+        model.fit(FeatureBatches(fail_at=fail_at), epochs=1, shuffle=False, verbose=0)
+    if fail_at == 0:
+        # No step finished: nothing changed.
+        for weight, expected in zip(model.get_weights(), weights):
+            np.testing.assert_array_equal(weight, expected)
+    outputs = model.predict(features, verbose=0)
+    assert np.all(np.isfinite(outputs))
+    # The optimizer's state survived too: training goes on.
+    model.fit(FeatureBatches(), epochs=1, verbose=0)
+    assert np.all(np.isfinite(model.predict(features, verbose=0)))
+
+
+def test_capsnet_checks_images_by_name_and_stays_usable():
+    # A functional model, but Keras's own input check is skipped by JAX's
+    # `predict`, and TensorFlow's `predict` ran two-channel images through
+    # the one-channel model without an error.
+    model = models.CapsNet(
+        image_shape=(12, 12, 1),
+        num_classes=3,
+        conv_filters=8,
+        conv_kernel_size=3,
+        primary_capsule_channels=2,
+        primary_capsule_dim=4,
+        digit_capsule_dim=4,
+        decoder_units=[16],
+    )
+    images = np.random.RandomState(0).uniform(size=(2, 12, 12, 1)).astype("float32")
+    outputs = model.predict({"images": images, "labels": None}, verbose=0)
+    with pytest.raises(
+        ValueError,
+        match=r"takes inputs\['images'\] of shape \(batch, 12, 12, 1\)\. "
+        r"Received: inputs\['images'\]\.shape=\(2, 12, 12, 2\)",
+    ):
+        model.predict(
+            {"images": np.ones((2, 12, 12, 2), "float32"), "labels": None}, verbose=0
+        )
+    again = model.predict({"images": images, "labels": None}, verbose=0)
+    np.testing.assert_allclose(
+        again["probabilities"], outputs["probabilities"], atol=1e-6
+    )

@@ -546,3 +546,58 @@ def test_feature_names_are_recorded(iris):
     frame = pandas.DataFrame(x, columns=["a", "b", "c", "d"])
     estimator = make("GLVQ", max_iter=5).fit(frame, y)
     np.testing.assert_array_equal(estimator.feature_names_in_, ["a", "b", "c", "d"])
+
+
+# === Defaults that depend on the number of features ===
+
+
+@pytest.mark.parametrize(("n_features", "expected"), [(2, 1), (3, 2), (6, 2)])
+def test_gtlvq_default_subspace_dim_adapts_to_the_features(n_features, expected):
+    x, y = make_blobs(n_samples=60, n_features=n_features, centers=3, random_state=0)
+    estimator = GTLVQClassifier(max_iter=5, random_state=0)
+    estimator.fit(x, y)
+    assert estimator.subspace_dim_ == expected
+    assert estimator.subspaces_.shape == (3, expected, n_features)
+    # The parameter itself is left as given (scikit-learn's convention).
+    assert estimator.get_params()["subspace_dim"] is None
+    assert estimator.predict(x).shape == (60,)
+    # Refitting on other data decides again.
+    estimator.fit(x[:, :2], y)
+    assert estimator.subspace_dim_ == 1
+
+
+def test_gtlvq_default_subspace_dim_in_partial_fit():
+    x, y = make_blobs(n_samples=60, n_features=2, centers=3, random_state=0)
+    estimator = GTLVQClassifier(solver="adam", max_iter=1, random_state=0)
+    estimator.partial_fit(x, y, classes=[0, 1, 2])
+    estimator.partial_fit(x, y)
+    assert estimator.subspace_dim_ == 1
+    assert estimator.subspaces_.shape == (3, 1, 2)
+
+
+def test_gtlvq_explicit_subspace_dim_is_kept_or_rejected():
+    x, y = make_blobs(n_samples=60, n_features=4, centers=3, random_state=0)
+    estimator = GTLVQClassifier(subspace_dim=3, max_iter=5, random_state=0).fit(x, y)
+    assert estimator.subspace_dim_ == 3
+    with pytest.raises(ValueError, match=r"subspace_dim=4 for X with n_features=4"):
+        GTLVQClassifier(subspace_dim=4).fit(x, y)
+    with pytest.raises(ValueError, match="subspace_dim"):
+        GTLVQClassifier(subspace_dim=0).fit(x, y)
+    with pytest.raises(TypeError, match="subspace_dim"):
+        GTLVQClassifier(subspace_dim=1.5).fit(x, y)
+
+
+def test_gtlvq_needs_two_features():
+    x, y = make_blobs(n_samples=30, n_features=1, centers=2, random_state=0)
+    with pytest.raises(ValueError, match=r"at least 2 features.*n_features=1"):
+        GTLVQClassifier().fit(x, y)
+
+
+@pytest.mark.parametrize("name", ["GMLVQ", "LGMLVQ", "GRLVQ"])
+@pytest.mark.parametrize("n_features", [1, 2])
+def test_matrix_defaults_fit_few_features(name, n_features):
+    # `n_components=None` is full rank for any number of features.
+    x, y = make_blobs(n_samples=40, n_features=n_features, centers=2, random_state=0)
+    estimator = make(name, max_iter=5).fit(x, y)
+    assert estimator.prototypes_.shape == (2, n_features)
+    assert estimator.score(x, y) > 0.5

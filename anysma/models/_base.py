@@ -1,0 +1,185 @@
+"""The base class of the ready-made models: inputs checked before they run.
+
+A ready-made model knows the shape of its inputs from its `keras.Input`s.
+Keras checks them in `Model.__call__`, but not on every path: the JAX
+trainer runs `predict`, `evaluate` and `fit` through `stateless_call`, which
+skips that check, and TensorFlow's retraced functions relax the feature axes
+to `None`. An input of the wrong width then fails deep inside a layer
+("cannot reshape array ...") or, worse, is silently accepted (TensorFlow's
+`predict` ran two-channel images through a CapsNet built for one).
+
+On JAX a failure inside `predict`, `evaluate` or the first step of `fit`
+also breaks the model: the trainer detaches the variables' values while it
+runs and only reattaches them when the loop finishes, so every later call
+fails with "'NoneType' object is not callable". `GuardedModel` therefore
+
+- checks array inputs against the model's input shapes before the trainer
+  starts (and again in `call`, for data sets and generators), and
+- puts the variables' values back if one of these loops fails anyway.
+"""
+
+import contextlib
+
+import keras
+
+from anysma.ops._validation import static_shape
+
+
+def _describe(shape):
+    """An expected shape for a message, e.g. `(batch, 4)`."""
+    dims = ["batch"] + ["None" if dim is None else str(dim) for dim in shape[1:]]
+    return "(" + ", ".join(dims) + ")"
+
+
+def _fits(expected, received):
+    """Whether a received static shape can feed an input of shape `expected`.
+
+    Unknown dims match anything; the batch axis is not compared. Like
+    `keras.Model`, a rank one below the input's, where the input's last axis
+    is 1, or one above it, with a trailing axis of 1, is accepted (Keras adds
+    or drops that axis).
+    """
+    if len(received) == len(expected) - 1 and expected[-1] == 1:
+        expected = expected[:-1]
+    elif len(received) == len(expected) + 1 and received[-1] == 1:
+        received = received[:-1]
+    if len(received) != len(expected):
+        return False
+    return all(
+        want is None or got is None or want == got
+        for want, got in zip(expected[1:], received[1:])
+    )
+
+
+class GuardedModel(keras.Model):
+    """A functional model that checks its inputs' shapes before running.
+
+    The base class of the ready-made models (`anysma.models`). Subclasses
+    build a functional graph and call `super().__init__(inputs=...,
+    outputs=...)` as for any functional `keras.Model`. Compared with
+    `keras.Model`:
+
+    - `call`, `predict`, `evaluate`, `fit` and the `*_on_batch` methods raise
+      a `ValueError` naming the expected and the received shape when an
+      input with a `shape` does not fit the model's `keras.Input` (unknown
+      dims of the input, such as the image size of a resolution-free model,
+      match any size);
+    - on JAX, a `predict`, `evaluate` or `fit` that fails leaves the
+      variables as they were (or, in `fit`, as the last finished step left
+      them) instead of detached.
+    """
+
+    # === Input checks ===
+
+    def _input_pairs(self, inputs):
+        """Pair every given input with its `keras.Input`: `(label, input, x)`."""
+        model_inputs = list(self.inputs)
+        if isinstance(inputs, dict):
+            by_name = {tensor.name: tensor for tensor in model_inputs}
+            return [
+                (f"inputs[{name!r}]", by_name[name], value)
+                for name, value in inputs.items()
+                if name in by_name
+            ]
+        if isinstance(inputs, (list, tuple)) and len(inputs) == len(model_inputs):
+            if len(inputs) == 1:
+                return [("inputs", model_inputs[0], inputs[0])]
+            return [
+                (f"inputs[{index}]", tensor, value)
+                for index, (tensor, value) in enumerate(zip(model_inputs, inputs))
+            ]
+        return [("inputs", model_inputs[0], inputs)]
+
+    def check_input_shapes(self, inputs):
+        """Raise a `ValueError` if `inputs` cannot feed this model.
+
+        Only inputs with a `shape` (arrays and tensors) are checked, on their
+        static shape; data sets, generators and `None` (an optional input)
+        pass through.
+
+        Args:
+            inputs: What would be passed to the model: one array, a list or a
+                dict keyed by the names of the model's inputs.
+        """
+        for label, model_input, value in self._input_pairs(inputs):
+            if value is None or getattr(value, "shape", None) is None:
+                continue
+            expected = static_shape(model_input)
+            received = static_shape(value)
+            if not _fits(expected, received):
+                raise ValueError(
+                    f"{type(self).__name__} `{self.name}` takes "
+                    f"{label} of shape {_describe(expected)}. "
+                    f"Received: {label}.shape={received}"
+                )
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        self.check_input_shapes(inputs)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
+
+    # === State kept on failure ===
+
+    @contextlib.contextmanager
+    def _variables_kept_on_error(self):
+        """Reattach the variables' values if the body raises (JAX only).
+
+        JAX's trainer detaches the values (sets them to `None`) at the start
+        of `predict`, `evaluate` and `fit` and reattaches them at the end; an
+        exception in between skips the second half. Its newest state, if a
+        step finished, is synced back first; variables still detached get
+        the value they had before the call (no step changed them).
+        """
+        if keras.backend.backend() != "jax":
+            yield
+            return
+        variables = list(self.variables) + list(self.metrics_variables)
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and getattr(optimizer, "built", False):
+            variables += list(optimizer.variables)
+        # A JAX array is immutable: holding it keeps this value, not a view.
+        saved = [
+            (variable, getattr(variable, "_value", None)) for variable in variables
+        ]
+        try:
+            yield
+        except BaseException:
+            self.jax_state_sync()
+            # Forget that state: a later failure must not sync it back.
+            self._jax_state = None
+            for variable, value in saved:
+                if getattr(variable, "_value", None) is None and value is not None:
+                    variable.assign(value)
+            raise
+
+    # === Entry points ===
+
+    def predict(self, x, *args, **kwargs):
+        self.check_input_shapes(x)
+        with self._variables_kept_on_error():
+            return super().predict(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self.check_input_shapes(x)
+        with self._variables_kept_on_error():
+            return super().evaluate(x, *args, **kwargs)
+
+    def fit(self, x=None, *args, **kwargs):
+        self.check_input_shapes(x)
+        # Before an epoch is spent on training.
+        validation_data = kwargs.get("validation_data")
+        if isinstance(validation_data, (list, tuple)) and validation_data:
+            self.check_input_shapes(validation_data[0])
+        with self._variables_kept_on_error():
+            return super().fit(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self.check_input_shapes(x)
+        return super().predict_on_batch(x)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        self.check_input_shapes(x)
+        return super().test_on_batch(x, *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        self.check_input_shapes(x)
+        return super().train_on_batch(x, *args, **kwargs)
