@@ -41,6 +41,7 @@ from anysma.modules import InputModule
 from anysma.modules import LinearTransformation
 from anysma.modules import MinkowskiDistance
 from anysma.ops.squash import squash
+from anysma.utils.validation import check_int
 
 # === Helper layers ===
 
@@ -134,12 +135,6 @@ class CapsuleMask(keras.layers.Layer):
 # === Shared builders ===
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    return int(value)
-
-
 def _check_image_shape(image_shape):
     if (
         not isinstance(image_shape, (list, tuple))
@@ -162,7 +157,7 @@ def _check_decoder_units(decoder_units):
             "`decoder_units` must be a list of positive ints (the hidden layer "
             f"sizes). Received: decoder_units={decoder_units!r}"
         )
-    return [_check_positive_int(units, "decoder_units") for units in decoder_units]
+    return [check_int(units, "decoder_units", minimum=1) for units in decoder_units]
 
 
 def _primary_capsule_count(
@@ -200,7 +195,7 @@ def _check_capsnet_arguments(
         `(image_shape, num_classes, decoder_units)`, normalized.
     """
     image_shape = _check_image_shape(image_shape)
-    num_classes = _check_positive_int(num_classes, "num_classes")
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
     for value, name in (
         (conv_filters, "conv_filters"),
         (conv_kernel_size, "conv_kernel_size"),
@@ -208,7 +203,7 @@ def _check_capsnet_arguments(
         (primary_capsule_dim, "primary_capsule_dim"),
         (digit_capsule_dim, "digit_capsule_dim"),
     ):
-        _check_positive_int(value, name)
+        check_int(value, name, minimum=1)
     _primary_capsule_count(
         image_shape, conv_kernel_size, primary_capsule_channels, primary_capsule_dim
     )
@@ -373,7 +368,7 @@ class CapsNet(_CapsNetBase):
             digit_capsule_dim,
             decoder_units,
         )
-        routings = _check_positive_int(routings, "routings")
+        routings = check_int(routings, "routings", minimum=1)
 
         # === Layers ===
         primary_capsules = Capsule(name="primary_capsules")

@@ -49,21 +49,15 @@ from anysma.modules import OmegaDistance
 from anysma.modules import RestrictedTangentDistance
 from anysma.modules import SqueezeRouting
 from anysma.modules import TangentDistance
+from anysma.utils.validation import check_int
+from anysma.utils.validation import is_int
 
 # === Argument checks ===
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def check_positive_int(value, name, minimum=1):
     """Return `value` as an int if it is an int >= `minimum`, else raise."""
-    if not _is_int(value) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
-        )
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def resolve_prototypes_per_class(prototypes_per_class, num_classes):
@@ -78,12 +72,12 @@ def resolve_prototypes_per_class(prototypes_per_class, num_classes):
         A list of `num_classes` positive ints: the prototype distribution of
         the model's capsule (capsule `i` is class `i`).
     """
-    if _is_int(prototypes_per_class):
+    if is_int(prototypes_per_class):
         return [check_positive_int(prototypes_per_class, "prototypes_per_class")]
     if isinstance(prototypes_per_class, (list, tuple)):
         values = list(prototypes_per_class)
         if len(values) != num_classes or not all(
-            _is_int(value) and value >= 1 for value in values
+            is_int(value) and value >= 1 for value in values
         ):
             raise ValueError(
                 "`prototypes_per_class` must be a positive int or a list of "
@@ -233,7 +227,7 @@ class ClassLogPosterior(keras.layers.Layer):
         num_classes = check_positive_int(num_classes, "num_classes")
         labels = list(prototype_labels)
         if not labels or not all(
-            _is_int(label) and 0 <= label < num_classes for label in labels
+            is_int(label) and 0 <= label < num_classes for label in labels
         ):
             raise ValueError(
                 "`prototype_labels` must be a non-empty list of class indices "
@@ -583,7 +577,7 @@ def _check_projection_dim(projection_dim, input_dim):
     if projection_dim is None:
         return None
     projection_dim = check_positive_int(projection_dim, "projection_dim")
-    if _is_int(input_dim) and projection_dim > input_dim:
+    if is_int(input_dim) and projection_dim > input_dim:
         raise ValueError(
             "`projection_dim` (the rank of the relevance matrix) must be at most "
             f"input_dim={input_dim}. Received: projection_dim={projection_dim}"
@@ -843,7 +837,7 @@ class GRLVQ(_GLVQFamily):
 
 def _check_subspace_dim(subspace_dim, input_dim, strictly_lower):
     subspace_dim = check_positive_int(subspace_dim, "subspace_dim")
-    if _is_int(input_dim) and (
+    if is_int(input_dim) and (
         subspace_dim >= input_dim if strictly_lower else subspace_dim > input_dim
     ):
         relation = "below" if strictly_lower else "at most"

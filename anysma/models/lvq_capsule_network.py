@@ -15,6 +15,8 @@ from anysma.modules import InputModule
 from anysma.modules import RestrictedTangentDistance
 from anysma.modules import SplitModule
 from anysma.modules import TangentDistance
+from anysma.utils.validation import check_int
+from anysma.utils.validation import check_number
 
 # (filters without the dissimilarity channels, kernel size, strides,
 #  initializer, batch normalization + ReLU, dropout) of the trunk blocks.
@@ -39,28 +41,18 @@ def _initializer(name):
 
 
 def _check_int(value, name, minimum=1):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or (value < minimum)
-    ):
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
-        )
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def _check_fraction(value, name, low_open=True):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not (0 < value < 1 if low_open else 0 <= value < 1)
-    ):
-        interval = "(0, 1)" if low_open else "[0, 1)"
-        raise ValueError(
-            f"`{name}` must be a number in {interval}. Received: {name}={value!r}"
-        )
-    return float(value)
+    return check_number(
+        value,
+        name,
+        minimum=0,
+        maximum=1,
+        include_minimum=not low_open,
+        include_maximum=False,
+    )
 
 
 def _check_image_shape(image_shape):
