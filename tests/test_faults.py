@@ -202,9 +202,7 @@ def interrupted(tmp_path, interrupted_once):
 
 
 @pytest.mark.requires_trainable_backend
-def test_resume_keeps_the_best_model_of_before_the_interruption(
-    interrupted, tmp_path
-):
+def test_resume_keeps_the_best_model_of_before_the_interruption(interrupted, tmp_path):
     folder = interrupted
     # Pretend the model in best.weights.h5 scored perfectly before the
     # interruption: no later epoch may replace it.
@@ -299,36 +297,66 @@ def test_sigkill_while_the_backup_is_written_leaves_a_resumable_run(tmp_path):
 # === Divergence ===
 
 
+class Diverge(keras.callbacks.Callback):
+    """Turn one weight into NaN at the start of epoch `epoch`.
+
+    (At an epoch's start every backend reads the weights afresh, so the
+    NaN reaches the next training step.)
+    """
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            variable = self.model.trainable_variables[0]
+            poisoned = np.array(keras.ops.convert_to_numpy(variable), copy=True)
+            poisoned.flat[0] = np.nan
+            variable.assign(poisoned)
+
+
 @pytest.mark.requires_trainable_backend
 def test_diverged_training_stops_and_saves_nothing_as_best(
     monkeypatch, trained, tmp_path, capsys
 ):
     folder, before = trained
-    preprocess = gmlvq_tecator.preprocess
+    original = common.training_callbacks
 
-    def with_nan(x_train, x_test):
-        x_train, x_test = preprocess(x_train, x_test)
-        x_train = np.array(x_train, copy=True)
-        x_train[:, 0] = np.nan
-        return x_train, x_test
+    def diverging(*args, **kwargs):
+        return original(*args, **kwargs) + [Diverge(epoch=1)]
 
-    monkeypatch.setattr(gmlvq_tecator, "preprocess", with_nan)
-    # Start from the trained weights (k-means pre-training rejects NaN).
-    weights = str(folder / common.PREVIOUS_FOLDER / "weights.weights.h5")
-    os.makedirs(os.path.dirname(weights))
-    os.link(folder / "final.weights.h5", weights)
-    exit_code = cli.main(["run", NAME] + flags(tmp_path, "-w", weights, epochs=3))
+    monkeypatch.setattr(common, "training_callbacks", diverging)
+    exit_code = cli.main(["run", NAME] + flags(tmp_path, epochs=3))
     assert exit_code == 1
     assert "Training diverged" in capsys.readouterr().err
-    assert logged_epochs(folder) == ["0"]  # stopped in the first epoch
-    for name in ("best.weights.h5", "final.weights.h5", "summary.json"):
-        assert not (folder / name).exists(), name
-    archived = [
-        entry
-        for entry in os.listdir(folder / common.PREVIOUS_FOLDER)
-        if entry != "weights.weights.h5"
-    ]
-    assert snapshot(folder / common.PREVIOUS_FOLDER / archived[0]) == before
+    assert logged_epochs(folder) == ["0", "1"]  # stopped in epoch 1
+    assert not (folder / "final.weights.h5").exists()
+    assert not (folder / "summary.json").exists()
+    # The best model is epoch 0's: finite, whatever epoch 1 scored.
+    model = gmlvq_tecator.build_model(1e-3)
+    common.load_weights(model, str(folder / "best.weights.h5"))
+    for variable in model.weights:
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(variable)))
+    (archived,) = os.listdir(folder / common.PREVIOUS_FOLDER)
+    assert snapshot(folder / common.PREVIOUS_FOLDER / archived) == before
+
+
+def test_nan_inputs_are_rejected_before_training():
+    from anysma.models import GLVQ
+
+    model = GLVQ(input_dim=3, num_classes=2)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    x = np.zeros((6, 3), "float32")
+    x[4, 1] = np.nan
+    y = np.eye(2, dtype="float32")[[0, 1, 0, 1, 0, 1]]
+    with pytest.raises(ValueError, match="NaN or infinity.*index 4"):
+        model.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="finite values"):
+        model.predict(x, verbose=0)
+    x[4, 1] = np.inf
+    with pytest.raises(ValueError, match="finite values"):
+        model.evaluate(x, y, verbose=0)
 
 
 # === Weights that do not fit ===

@@ -14,13 +14,17 @@ runs and only reattaches them when the loop finishes, so every later call
 fails with "'NoneType' object is not callable". `GuardedModel` therefore
 
 - checks array inputs against the model's input shapes before the trainer
-  starts (and again in `call`, for data sets and generators), and
+  starts (and again in `call`, for data sets and generators),
+- rejects NumPy inputs with NaN or infinite values (a prototype model would
+  otherwise predict an arbitrary class, or turn every prototype into NaN in
+  one training step), and
 - puts the variables' values back if one of these loops fails anyway.
 """
 
 import contextlib
 
 import keras
+import numpy as np
 
 from anysma.ops._validation import static_shape
 
@@ -113,6 +117,31 @@ class GuardedModel(keras.Model):
                     f"Received: {label}.shape={received}"
                 )
 
+    def check_finite_inputs(self, inputs):
+        """Raise a `ValueError` if a NumPy input holds NaN or infinite values.
+
+        A prototype model maps a NaN input to NaN distances, so `predict`
+        would return an arbitrary class and one such sample in `fit` turns
+        every prototype into NaN. Only NumPy arrays are checked (on the
+        host, before anything runs); tensors and data sets pass through.
+        """
+        for label, _, value in self._input_pairs(inputs):
+            if (
+                not isinstance(value, np.ndarray)
+                or value.dtype.kind not in "fc"
+                or value.ndim == 0
+            ):
+                continue
+            finite = np.isfinite(value)
+            if not finite.all():
+                rows = np.flatnonzero(~finite.reshape(len(value), -1).all(axis=1))
+                raise ValueError(
+                    f"{label} must hold finite values: {len(rows)} sample(s) "
+                    f"contain NaN or infinity (the first at index {rows[0]}). "
+                    f"Received: {label} with non-finite values at rows "
+                    f"{rows[:5].tolist()}"
+                )
+
     def call(self, inputs, training=None, mask=None, **kwargs):
         self.check_input_shapes(inputs)
         return super().call(inputs, training=training, mask=mask, **kwargs)
@@ -155,20 +184,24 @@ class GuardedModel(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         self.check_input_shapes(x)
+        self.check_finite_inputs(x)
         with self._variables_kept_on_error():
             return super().predict(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         self.check_input_shapes(x)
+        self.check_finite_inputs(x)
         with self._variables_kept_on_error():
             return super().evaluate(x, *args, **kwargs)
 
     def fit(self, x=None, *args, **kwargs):
         self.check_input_shapes(x)
+        self.check_finite_inputs(x)
         # Before an epoch is spent on training.
         validation_data = kwargs.get("validation_data")
         if isinstance(validation_data, (list, tuple)) and validation_data:
             self.check_input_shapes(validation_data[0])
+            self.check_finite_inputs(validation_data[0])
         with self._variables_kept_on_error():
             return super().fit(x, *args, **kwargs)
 
