@@ -47,9 +47,9 @@ file `get_weights` returns has been opened and read as HDF5 (or, for
 import json
 import os
 import pathlib
-import tempfile
 
 from anysma.datasets import _files
+from anysma.utils.files import write_atomically
 
 REGISTRY_ENV = "ANYSMA_WEIGHTS_REGISTRY"
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -413,20 +413,8 @@ def get_weights(name_or_path, cache_dir=None, verbose=True):
 
 
 def _write_atomically(path, write):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = WEIGHTS_SUFFIX if path.endswith(WEIGHTS_SUFFIX) else ".part"
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder
-    )
-    os.close(descriptor)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    suffix = WEIGHTS_SUFFIX if path.endswith(WEIGHTS_SUFFIX) else ""
+    return write_atomically(path, write, suffix=suffix)
 
 
 def export_weights(model, path, name=None, url=None, experiment=None, description=""):

@@ -5,15 +5,14 @@ a pyplot figure: nothing global (the pyplot state, the backend) changes,
 and a figure is freed as soon as the caller drops it.
 """
 
-import contextlib
 import os
-import secrets
 
 import keras
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from anysma.utils.files import write_atomically
 from anysma.utils.validation import check_int
 
 
@@ -46,25 +45,18 @@ def save_figure(figure, path, dpi=100):
     """Save `figure` as a PNG at `path`, atomically.
 
     The image is written to a hidden file next to `path` and moved into
-    place with `os.replace`, so `path` is either the old file or the
-    complete new one, never a half-written image. Missing parent folders
-    are created.
+    place with `os.replace` (`anysma.utils.files.write_atomically`), so
+    `path` is either the old file or the complete new one, never a
+    half-written image. Missing parent folders are created.
     """
     path = check_path(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(
-        directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp"
-    )
-    try:
+
+    def write(temporary):
         # Mode "xb" keeps the usual file permissions (unlike mkstemp's 0600).
-        with open(temporary, "xb") as file:
-            figure.savefig(file, format="png", dpi=dpi)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
+        with open(temporary, "xb") as stream:
+            figure.savefig(stream, format="png", dpi=dpi)
+
+    write_atomically(path, write)
 
 
 def finish(figure, path):
