@@ -45,6 +45,13 @@ def images(array, path, what, shape, remedy):
         shape: The shape of one image, e.g. `(28, 28)`.
         remedy: How to get a good copy (see `_files.remedy`).
     """
+    array = _rows_of_shape(array, path, what, shape, remedy)
+    _integer_values(array, path, what, 0, 255, remedy)
+    return np.ascontiguousarray(array, dtype="uint8")
+
+
+def _rows_of_shape(array, path, what, shape, remedy):
+    """`array` as an ndarray of shape `(n, *shape)`, else `DamagedFileError`."""
     array = np.asarray(array)
     if array.ndim != 1 + len(shape) or tuple(array.shape[1:]) != tuple(shape):
         expected = "(n, " + ", ".join(str(size) for size in shape) + ")"
@@ -53,8 +60,7 @@ def images(array, path, what, shape, remedy):
             f"{what} must have shape {expected}. Received shape: {array.shape}",
             remedy,
         )
-    _integer_values(array, path, what, 0, 255, remedy)
-    return np.ascontiguousarray(array, dtype="uint8")
+    return array
 
 
 def labels(array, path, what, num_classes, remedy):
@@ -70,13 +76,6 @@ def labels(array, path, what, num_classes, remedy):
 
 def integers(array, path, what, shape, remedy, low=0, high=2**31 - 1):
     """Check an integer table of shape `(n, *shape)` within `low..high`; int32."""
-    array = np.asarray(array)
-    if array.ndim != 1 + len(shape) or tuple(array.shape[1:]) != tuple(shape):
-        expected = "(n, " + ", ".join(str(size) for size in shape) + ")"
-        raise DamagedFileError(
-            path,
-            f"{what} must have shape {expected}. Received shape: {array.shape}",
-            remedy,
-        )
+    array = _rows_of_shape(array, path, what, shape, remedy)
     _integer_values(array, path, what, low, high, remedy)
     return array.astype("int32")

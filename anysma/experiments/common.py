@@ -7,7 +7,6 @@ their common entry point.
 
 import argparse
 import importlib.util
-import math
 import os
 import time
 import warnings
@@ -17,6 +16,8 @@ import numpy as np
 
 from anysma.utils.files import write_atomically
 from anysma.utils.files import write_json_atomically
+from anysma.utils.validation import check_int
+from anysma.utils.validation import check_number
 
 #: Subfolder of the output folder where `BackupAndRestore` keeps its state.
 BACKUP_FOLDER = "backup"
@@ -26,49 +27,24 @@ PREVIOUS_FOLDER = "previous"
 EVALUATIONS_FOLDER = "evaluations"
 
 
-def _integer(minimum, maximum=None):
-    """An argparse type: an integer in `[minimum, maximum]`."""
-    bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+def _checked(convert, check, **bounds):
+    """An argparse type: `convert` the text, then `check` its range.
+
+    `check` is a function of `anysma.utils.validation`, so the flags get the
+    package's message format (argparse prefixes the flag's name).
+    """
 
     def parse(text):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            value = None
-        if (
-            value is None
-            or value < minimum
-            or (maximum is not None and value > maximum)
-        ):
-            raise argparse.ArgumentTypeError(
-                f"must be an integer {bounds}. Received: {text!r}"
-            )
-        return value
-
-    parse.__name__ = f"integer {bounds}"
-    return parse
-
-
-def _number(minimum, inclusive):
-    """An argparse type: a finite float above (or at) `minimum`."""
-    bounds = f">= {minimum}" if inclusive else f"> {minimum}"
-
-    def parse(text):
+            value = text  # Not a number: the check says what was expected.
         try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if (
-            not math.isfinite(value)
-            or value < minimum
-            or (value == minimum and not inclusive)
-        ):
-            raise argparse.ArgumentTypeError(
-                f"must be a finite number {bounds}. Received: {text!r}"
-            )
-        return value
+            return check(value, "value", **bounds)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-    parse.__name__ = f"number {bounds}"
+    parse.__name__ = convert.__name__
     return parse
 
 
@@ -116,15 +92,22 @@ def build_parser(
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--epochs", type=_integer(1), default=epochs)
-    parser.add_argument("--batch_size", type=_integer(1), default=batch_size)
     parser.add_argument(
-        "--lr", type=_number(0, inclusive=False), default=lr, help="Adam learning rate"
+        "--epochs", type=_checked(int, check_int, minimum=1), default=epochs
+    )
+    parser.add_argument(
+        "--batch_size", type=_checked(int, check_int, minimum=1), default=batch_size
+    )
+    parser.add_argument(
+        "--lr",
+        type=_checked(float, check_number, minimum=0, include_minimum=False),
+        default=lr,
+        help="Adam learning rate",
     )
     if lam_recon is not None:
         parser.add_argument(
             "--lam_recon",
-            type=_number(0, inclusive=True),
+            type=_checked(float, check_number, minimum=0),
             default=lam_recon,
             help="weight of the reconstruction loss",
         )
@@ -132,14 +115,14 @@ def build_parser(
         parser.add_argument(
             "-r",
             "--routings",
-            type=_integer(1),
+            type=_checked(int, check_int, minimum=1),
             default=routings,
             help="routing iterations",
         )
     if digit:
         parser.add_argument(
             "--digit",
-            type=_integer(0, 9),
+            type=_checked(int, check_int, minimum=0, maximum=9),
             default=5,
             help="class of the latent manipulation",
         )
@@ -178,10 +161,15 @@ def build_parser(
         default=None,
         help="folder with the dataset files (default: $ANYSMA_DATA_DIR, the cache)",
     )
-    parser.add_argument("--seed", type=_integer(0), default=0, help="random seed")
+    parser.add_argument(
+        "--seed",
+        type=_checked(int, check_int, minimum=0),
+        default=0,
+        help="random seed",
+    )
     parser.add_argument(
         "--max_samples",
-        type=_integer(1),
+        type=_checked(int, check_int, minimum=1),
         default=None,
         help="use at most this many samples of each split (quick runs)",
     )
