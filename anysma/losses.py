@@ -47,6 +47,7 @@ import numpy as np
 from keras import ops
 
 from anysma.api_export import anysma_export
+from anysma.ops._validation import static_shape
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
 from anysma.utils.validation import check_number
@@ -109,10 +110,6 @@ def _to_float(y_true, y_pred):
     return ops.cast(y_true, dtype), ops.cast(y_pred, dtype)
 
 
-def _static_shape(tensor):
-    return tuple(tensor.shape)
-
-
 def _shapes_match(shape, other):
     """Whether two static shapes agree where both dims are known."""
     return len(shape) == len(other) and all(
@@ -143,8 +140,8 @@ def _standardize_labels(y_true, y_pred, prototype_labels=None, hint=""):
     """
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
-    true_shape = _static_shape(y_true)
-    pred_shape = _static_shape(y_pred)
+    true_shape = static_shape(y_true)
+    pred_shape = static_shape(y_pred)
     true_dtype = keras.backend.standardize_dtype(y_true.dtype)
     if prototype_labels is None:
         num_classes = pred_shape[-1] if pred_shape else None
@@ -188,7 +185,7 @@ def _standardize_labels(y_true, y_pred, prototype_labels=None, hint=""):
                 f"{received}"
             )
         class_ids = y_true if has_id_rank else ops.squeeze(y_true, axis=-1)
-        if not _shapes_match(_static_shape(class_ids), pred_shape[:-1]):
+        if not _shapes_match(static_shape(class_ids), pred_shape[:-1]):
             raise ValueError(f"{expected} {received}")
         if num_classes is None:
             raise ValueError(
