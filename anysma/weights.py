@@ -48,7 +48,7 @@ import json
 import os
 import pathlib
 
-from anysma.datasets import _files
+from anysma.utils import downloads
 from anysma.utils.files import write_atomically
 
 REGISTRY_ENV = "ANYSMA_WEIGHTS_REGISTRY"
@@ -107,7 +107,7 @@ def _check_name(name, where=""):
 
 def _check_url(url, name, where=""):
     try:
-        return _files.check_url(url)
+        return downloads.check_url(url)
     except ValueError:
         raise ValueError(
             f"`url` of weights {name!r}{where} must be an https:// URL (or a "
@@ -132,7 +132,7 @@ def _make_entry(name, url, sha256, experiment=None, description="", source=None)
         )
     return {
         "url": url,
-        "sha256": _files.check_sha256(sha256),
+        "sha256": downloads.check_sha256(sha256),
         "experiment": experiment,
         "description": description,
     }
@@ -212,7 +212,7 @@ def _entries_from_file(path):
         url = item.get("url")
         if url is None and item.get("file"):
             try:
-                file_name = _files.check_file_name(item["file"], "file")
+                file_name = downloads.check_file_name(item["file"], "file")
             except ValueError as error:
                 raise ValueError(
                     f"Entry {name!r} of the weights registry {path}: {error}"
@@ -264,7 +264,7 @@ def _no_weights_message(name, known):
 
 def weights_cache_dir():
     """Return `<ANYSMA_CACHE_DIR or ~/.anysma>/weights`."""
-    return _files.cache_dir("weights")
+    return downloads.cache_dir("weights")
 
 
 def _weights_remedy(name=None, entry=None):
@@ -310,7 +310,7 @@ def check_weights_file(path, remedy=""):
     path = os.fspath(path)
     remedy = remedy or _weights_remedy()
     if path.endswith(".keras"):
-        with _files.damage_guard(path, remedy):
+        with downloads.damage_guard(path, remedy):
             with zipfile.ZipFile(path) as archive:
                 broken = archive.testzip()
             if broken is not None:
@@ -324,10 +324,10 @@ def check_weights_file(path, remedy=""):
 
     # h5py reports damaged files as OSError ("file signature not found",
     # "truncated file"), sometimes as RuntimeError or KeyError.
-    errors = (*_files.DECODE_ERRORS, OSError, RuntimeError, KeyError)
+    errors = (*downloads.DECODE_ERRORS, OSError, RuntimeError, KeyError)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No weights file at {path!r}.")
-    with _files.damage_guard(path, remedy):
+    with downloads.damage_guard(path, remedy):
         try:
             with h5py.File(path, "r") as handle:
                 handle.visititems(read)
@@ -405,10 +405,10 @@ def get_weights(name_or_path, cache_dir=None, verbose=True):
     remedy = _weights_remedy(name, entry)
     if not (
         os.path.isfile(destination)
-        and _files.cached_file_sha256(destination) == entry["sha256"]
+        and downloads.cached_file_sha256(destination) == entry["sha256"]
     ):
         # Missing, or a stale copy (e.g. the entry was updated): fetch it.
-        _files.download(entry["url"], destination, entry["sha256"], verbose=verbose)
+        downloads.download(entry["url"], destination, entry["sha256"], verbose=verbose)
     return check_weights_file(destination, remedy)
 
 
@@ -466,7 +466,7 @@ def export_weights(model, path, name=None, url=None, experiment=None, descriptio
     entry = {
         "name": name,
         "file": file_name,
-        "sha256": _files.file_sha256(path),
+        "sha256": downloads.file_sha256(path),
         "size": os.path.getsize(path),
         "url": url,
         "experiment": experiment,

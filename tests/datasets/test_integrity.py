@@ -28,6 +28,7 @@ from anysma.testing.datasets import write_affnist
 from anysma.testing.datasets import write_cifar10
 from anysma.testing.datasets import write_mnist_idx
 from anysma.testing.datasets import write_smallnorb
+from anysma.utils import downloads
 
 MNIST_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -262,7 +263,7 @@ def test_file_digests_are_cached_per_path_size_and_mtime(tmp_path, monkeypatch):
         calls.append(path)
         return original(path)
 
-    monkeypatch.setattr(_files, "file_sha256", counting)
+    monkeypatch.setattr(downloads, "file_sha256", counting)
     path = tmp_path / "f.bin"
     path.write_bytes(b"one")
     first = _files.cached_file_sha256(str(path))
@@ -544,9 +545,9 @@ def test_download_refuses_plain_http(tmp_path):
 
 
 def test_redirects_to_plain_http_are_refused():
-    handler = _files._HttpsOnlyRedirects()
+    handler = downloads._HttpsOnlyRedirects()
     request = urllib.request.Request("https://example.org/a.bin")
-    with pytest.raises(_files.DownloadError, match="not https"):
+    with pytest.raises(downloads.DownloadError, match="not https"):
         handler.redirect_request(request, None, 302, "Found", {}, "http://x.org/a")
     followed = handler.redirect_request(
         request, None, 302, "Found", {}, "https://mirror.example.org/a.bin"
