@@ -5,6 +5,13 @@ Keras defaults to TensorFlow, which is often not installed. When
 PyTorch and TensorFlow, in that order. (``keras.json`` is not consulted:
 Keras writes ``"backend": "tensorflow"`` into it on first use, so it does not
 tell a user's choice from Keras' default.)
+
+TensorFlow's C++ start-up messages (INFO and WARNING lines printed when it is
+loaded, as the backend or by any code that imports it) are kept off the
+terminal by defaulting ``TF_CPP_MIN_LOG_LEVEL`` to ``2``; errors still
+print. TensorFlow reads the variable once, when it is first imported, so
+this happens here, before Keras is imported. A value the user has set is
+kept.
 """
 
 import importlib.util
@@ -26,6 +33,7 @@ def select_backend():
         ImportError: if no backend is chosen and none of JAX, PyTorch or
             TensorFlow is installed.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "keras" in sys.modules:
         return None
     if os.environ.get("KERAS_BACKEND"):

@@ -13,11 +13,7 @@ diverged, 2 for bad names, flags or damaged files.
 """
 
 import argparse
-import os
 import sys
-
-# Keep TensorFlow's start-up chatter (when it is installed) off the terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _list(args, extra):

@@ -55,3 +55,38 @@ def test_fallback_is_announced():
             pytest.warns(UserWarning, match="uses the torch backend"),
         ):
             assert _backend.select_backend() == "torch"
+
+
+# Records the variable at the moment Keras is first imported.
+_LOG_LEVEL_WHEN_KERAS_LOADS = """
+import os, sys
+
+class Spy:
+    seen = None
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "keras" and Spy.seen is None:
+            Spy.seen = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "unset")
+        return None
+
+sys.meta_path.insert(0, Spy())
+import anysma.cli
+print(Spy.seen)
+"""
+
+
+@pytest.mark.parametrize("preset", [None, "0"])
+def test_tensorflow_log_level_is_set_before_keras_is_imported(preset):
+    # TensorFlow reads the variable once, when it loads (Keras may load it).
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if preset is not None:
+        environment["TF_CPP_MIN_LOG_LEVEL"] = preset
+    result = subprocess.run(
+        [sys.executable, "-c", _LOG_LEVEL_WHEN_KERAS_LOADS],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = "2" if preset is None else preset
+    assert result.stdout.strip().splitlines()[-1] == expected
