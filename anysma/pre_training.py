@@ -1,9 +1,10 @@
 """Data-driven initialization of prototypes (k-means) and matrices (PCA).
 
 The measuring modules' `pre_training` methods call these helpers; they work
-on NumPy arrays and can be used on their own as well. scikit-learn does the
-numerics (`KMeans`, `MiniBatchKMeans`, `TruncatedSVD`); it is imported when a
-helper runs, so `import anysma` works without it.
+on NumPy arrays and can be used on their own as well. scikit-learn (a
+dependency of anysma) does the numerics (`KMeans`, `MiniBatchKMeans`,
+`TruncatedSVD`); it is imported when a helper first runs, because importing
+its clustering module takes seconds that `import anysma` should not pay.
 
 The original anysma kept `kmeans` and `svd` in `anysma.utils.pre_training`,
 where `svd` shadowed another `anysma.utils.svd`; here they have a module of
@@ -24,18 +25,6 @@ __all__ = [
     "principal_bases",
     "svd",
 ]
-
-
-def _sklearn(module_name, class_name):
-    """Import `class_name` from scikit-learn, naming the package if missing."""
-    try:
-        module = __import__(module_name, fromlist=[class_name])
-    except ImportError as error:
-        raise ImportError(
-            "Pre-training needs the `scikit-learn` package (k-means and "
-            "truncated SVD). Install it with `pip install scikit-learn`."
-        ) from error
-    return getattr(module, class_name)
 
 
 def _accepted_params(cls, params):
@@ -90,9 +79,10 @@ def kmeans(x_trains, n_clusters, batch_version=False, **kmeans_params):
     >>> sorted(np.round(centers[0].ravel(), 6).tolist())
     [0.1, 10.1]
     """
-    estimator_cls = _sklearn(
-        "sklearn.cluster", "MiniBatchKMeans" if batch_version else "KMeans"
-    )
+    from sklearn.cluster import KMeans
+    from sklearn.cluster import MiniBatchKMeans
+
+    estimator_cls = MiniBatchKMeans if batch_version else KMeans
     n_clusters = _as_count_list(n_clusters, len(x_trains), "n_clusters")
     all_centers, all_labels = [], []
     for index, (data, clusters) in enumerate(zip(x_trains, n_clusters)):
@@ -110,15 +100,14 @@ def kmeans(x_trains, n_clusters, batch_version=False, **kmeans_params):
         try:
             model = estimator_cls(n_clusters=clusters, **kmeans_params).fit(data)
         except MemoryError:
-            fallback_cls = _sklearn("sklearn.cluster", "MiniBatchKMeans")
-            params, dropped = _accepted_params(fallback_cls, kmeans_params)
+            params, dropped = _accepted_params(MiniBatchKMeans, kmeans_params)
             warnings.warn(
                 "k-means ran out of memory; falling back to MiniBatchKMeans"
                 + (f" without the parameters {dropped}" if dropped else "")
                 + ".",
                 RuntimeWarning,
             )
-            model = fallback_cls(n_clusters=clusters, **params).fit(data)
+            model = MiniBatchKMeans(n_clusters=clusters, **params).fit(data)
         labels = getattr(model, "labels_", None)
         if labels is None:
             labels = model.predict(data)
@@ -181,8 +170,9 @@ def svd(clusters, n_components, **svd_params):
             f"it in `svd_params`. Received: n_components="
             f"{svd_params['n_components']!r}"
         )
+    from sklearn.decomposition import TruncatedSVD
+
     n_components = _as_count_list(n_components, len(clusters), "n_components")
-    truncated_svd_cls = None
     bases = []
     for index, (data, components) in enumerate(zip(clusters, n_components)):
         data = np.asarray(data, dtype="float64")
@@ -197,12 +187,10 @@ def svd(clusters, n_components, **svd_params):
             _, eigenvectors = np.linalg.eigh(data.T @ data)
             bases.append(eigenvectors[:, ::-1])
             continue
-        if truncated_svd_cls is None:
-            truncated_svd_cls = _sklearn("sklearn.decomposition", "TruncatedSVD")
         # Degenerate data (all rows equal) makes TruncatedSVD divide 0 by 0
         # for its explained-variance ratio; the components are still valid.
         with np.errstate(divide="ignore", invalid="ignore"):
-            model = truncated_svd_cls(n_components=components, **svd_params)
+            model = TruncatedSVD(n_components=components, **svd_params)
             model.fit(data)
         bases.append(_complete_basis(model.components_.T, components))
     return bases

@@ -1,6 +1,3 @@
-import sys
-from unittest import mock
-
 import keras
 import numpy as np
 
@@ -409,8 +406,3 @@ class HelperTest(TestCase):
         bases = pre_training.principal_bases([data, data[::-1]], 1, random_state=0)
         self.assertEqual(bases.shape, (2, 3, 1))
         self.assertAllClose(np.abs(bases[:, :, 0]), [[1, 0, 0], [1, 0, 0]], atol=1e-6)
-
-    def test_missing_scikit_learn_is_named(self):
-        with mock.patch.dict(sys.modules, {"sklearn.cluster": None}):
-            with self.assertRaisesRegex(ImportError, "scikit-learn"):
-                pre_training.kmeans([np.zeros((2, 1))], 1)
