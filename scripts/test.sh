@@ -3,6 +3,12 @@
 # its own pytest process. Extra arguments go to pytest, e.g. --run-large.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Tests that need real data (MNIST, Fashion-MNIST) find it through
+# ANYSMA_DATA_DIR and skip without it; use the offline copies next to the
+# repository when the variable is not set.
+if [[ -z "${ANYSMA_DATA_DIR:-}" && -d ../shared/data ]]; then
+    export ANYSMA_DATA_DIR="$(cd ../shared/data && pwd)"
+fi
 status=0
 python -m ruff check . || status=1
 for backend in jax torch tensorflow; do

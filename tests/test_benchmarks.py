@@ -15,9 +15,15 @@ import keras
 import numpy as np
 import pytest
 
+from anysma.testing.datasets import real_data_file
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+#: The folder of the real MNIST, found through ANYSMA_DATA_DIR (set by
+#: scripts/test.sh); the benchmarks read it with --data_dir.
+MNIST = real_data_file("mnist.npz")
+DATA_DIR = pathlib.Path(MNIST).parent if MNIST else None
+NEEDS_MNIST = "needs the real mnist.npz in a folder of ANYSMA_DATA_DIR"
 
 sys.path.insert(0, str(BENCHMARKS_DIR))
 
@@ -27,7 +33,11 @@ import _protocol  # noqa: E402
 
 
 def _run_quick(tmp_path, only):
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=keras.backend.backend(),
+        ANYSMA_BENCHMARK_DATA=str(DATA_DIR),
+    )
     command = [
         sys.executable,
         str(BENCHMARKS_DIR / "run.py"),
@@ -84,7 +94,7 @@ def _check_lvq_and_kernels(report):
         assert all(seconds > 0 for seconds in model["fit_seconds_per_fold"])
 
 
-@pytest.mark.skipif(not DATA_DIR.exists(), reason="needs ../shared/data")
+@pytest.mark.skipif(DATA_DIR is None, reason=NEEDS_MNIST)
 def test_quick_mode_lvq_kernels_sklearn(tmp_path):
     report = _run_quick(tmp_path, ["lvq_training", "distance_kernels", "sklearn"])
     assert set(report["benchmarks"]) == {"lvq_training", "distance_kernels", "sklearn"}
@@ -92,7 +102,7 @@ def test_quick_mode_lvq_kernels_sklearn(tmp_path):
 
 
 @pytest.mark.large
-@pytest.mark.skipif(not DATA_DIR.exists(), reason="needs ../shared/data")
+@pytest.mark.skipif(DATA_DIR is None, reason=NEEDS_MNIST)
 def test_quick_mode_all_benchmarks(tmp_path):
     report = _run_quick(tmp_path, None)
     assert set(report["benchmarks"]) == set(_benchmarks.BENCHMARKS)
@@ -105,9 +115,7 @@ def test_quick_mode_all_benchmarks(tmp_path):
     assert "layer_memory" in cases
 
 
-@pytest.mark.skipif(
-    not (DATA_DIR / "mnist.npz").exists(), reason="needs ../shared/data/mnist.npz"
-)
+@pytest.mark.skipif(DATA_DIR is None, reason=NEEDS_MNIST)
 def test_capsule_learning_trajectory(tmp_path):
     # The reference trains fastest; 4 steps of 128 images, evaluated twice.
     command = [
@@ -177,7 +185,7 @@ def test_standardize_uses_training_statistics():
     np.testing.assert_allclose(test, expected)
 
 
-@pytest.mark.skipif(not DATA_DIR.exists(), reason="needs ../shared/data")
+@pytest.mark.skipif(DATA_DIR is None, reason=NEEDS_MNIST)
 def test_tecator_protocol_matches_the_documented_split():
     x_train, y_train, x_test, y_test = _protocol.load_tecator_split()
     assert x_train.shape == (172, 100) and x_test.shape == (43, 100)

@@ -27,6 +27,7 @@ import zipfile
 
 import numpy as np
 
+from anysma.datasets._files import DATA_DIR_ENV
 from anysma.utils.validation import check_int
 
 _IDX_TYPE_CODES = {np.dtype("u1"): 0x08, np.dtype("i4"): 0x0C}
@@ -43,6 +44,52 @@ _CIFAR_CLASSES = (
     b"ship",
     b"truck",
 )
+
+
+def real_data_file(file_name):
+    """The path of a real dataset file in the folders of `ANYSMA_DATA_DIR`.
+
+    For tests that need real data (e.g. MNIST's `mnist.npz`): the file is
+    looked for in each folder listed in the environment variable
+    `ANYSMA_DATA_DIR` (separated by `os.pathsep`), directly or in a
+    subfolder, in that order. The variable is read at each call, so call it
+    where the environment is the user's (e.g. when a test module is
+    imported), not inside a test that isolates the data folders.
+
+    Args:
+        file_name: The file's name, e.g. `"mnist.npz"`.
+
+    Returns:
+        The absolute path of the first match, or `None` when the variable is
+        unset or no listed folder holds the file; tests skip then.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.environ["ANYSMA_DATA_DIR"] = folder
+    >>> real_data_file("mnist.npz") is None
+    True
+    >>> os.makedirs(os.path.join(folder, "mnist"))
+    >>> open(os.path.join(folder, "mnist", "mnist.npz"), "wb").close()
+    >>> real_data_file("mnist.npz").endswith(os.path.join("mnist", "mnist.npz"))
+    True
+    >>> del os.environ["ANYSMA_DATA_DIR"]
+    """
+    for folder in os.environ.get(DATA_DIR_ENV, "").split(os.pathsep):
+        if not folder:
+            continue
+        folder = os.path.abspath(os.path.expanduser(folder))
+        candidates = [os.path.join(folder, file_name)]
+        if os.path.isdir(folder):
+            candidates += [
+                os.path.join(folder, entry, file_name)
+                for entry in sorted(os.listdir(folder))
+            ]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                return candidate
+    return None
 
 
 def _write_bytes(path, data):

@@ -1,11 +1,13 @@
-import os
-
 import pytest
 
-#: The offline copies of the real datasets, `../shared/data` from the repository root.
-SHARED_DATA = os.path.normpath(
-    os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
-)
+from anysma.testing.datasets import real_data_file
+
+#: The real dataset files, found through ANYSMA_DATA_DIR before any test
+#: isolates the data folders (scripts/test.sh sets it).
+REAL_DATA = {
+    name: real_data_file(name)
+    for name in ("mnist.npz", "fashion_mnist.npz", "tecator.npz")
+}
 
 
 @pytest.fixture(autouse=True)
@@ -21,9 +23,12 @@ def shared_data():
     """Return a function giving the path of a real dataset file, or skipping."""
 
     def path_of(file_name):
-        path = os.path.join(SHARED_DATA, file_name)
-        if not os.path.isfile(path):
-            pytest.skip(f"the offline copy {file_name} is not in ../shared/data")
+        path = REAL_DATA.get(file_name)
+        if path is None:
+            pytest.skip(
+                f"the real {file_name} was not found in the folders of "
+                "ANYSMA_DATA_DIR (scripts/test.sh sets it)"
+            )
         return path
 
     return path_of

@@ -1,9 +1,10 @@
 """Every experiment end to end in smoke mode: train, save, test, plot.
 
-MNIST and Fashion-MNIST are the real offline copies in `../shared/data`
-(skipped when absent); affNIST, CIFAR-10 and smallNORB are small synthetic
-files written in their real formats. Training is cut to a few steps with
-`keras.config.set_max_steps_per_epoch`, the data with `--max_samples`.
+MNIST is the real file, found through `ANYSMA_DATA_DIR` (set by
+`scripts/test.sh`; skipped when absent); affNIST, CIFAR-10 and smallNORB
+are small synthetic files written in their real formats. Training is cut to
+a few steps with `keras.config.set_max_steps_per_epoch`, the data with
+`--max_samples`.
 """
 
 import json
@@ -16,11 +17,12 @@ import pytest
 from anysma import experiments
 from anysma.testing import TestCase
 from anysma.testing import datasets as synthetic
+from anysma.testing.datasets import real_data_file
 from anysma.testing.images import check_nontrivial_png
 
-SHARED_DATA = os.path.normpath(
-    os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
-)
+#: The real MNIST, found through ANYSMA_DATA_DIR (scripts/test.sh sets it).
+MNIST = real_data_file("mnist.npz")
+NO_MNIST = "the real mnist.npz was not found in the folders of ANYSMA_DATA_DIR"
 
 #: Experiment -> extra flags of the smoke run.
 SMOKE_FLAGS = {
@@ -41,10 +43,9 @@ NEEDS_MNIST = {"capsnet", "capsnet_lvq", "lvq_mnist", "rtlvq_mnist", "lvq_caps_m
 def data_dir(tmp_path_factory):
     """A data folder with real MNIST (linked) and synthetic affNIST/CIFAR/NORB."""
     folder = tmp_path_factory.mktemp("data")
-    mnist = os.path.join(SHARED_DATA, "mnist.npz")
-    if os.path.isfile(mnist):
+    if MNIST is not None:
         os.makedirs(folder / "mnist")
-        os.symlink(mnist, folder / "mnist" / "mnist.npz")
+        os.symlink(MNIST, folder / "mnist" / "mnist.npz")
     synthetic.write_affnist(str(folder), num_test=24)
     synthetic.write_cifar10(str(folder), num_train=40, num_test=24)
     synthetic.write_smallnorb(str(folder), num_train=60, num_test=60)
@@ -65,10 +66,8 @@ def two_steps():
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
 def test_smoke_run_then_test_mode(name, data_dir, tmp_path, two_steps):
-    if name in NEEDS_MNIST and not os.path.isfile(
-        os.path.join(SHARED_DATA, "mnist.npz")
-    ):
-        pytest.skip("the offline MNIST copy is not in ../shared/data")
+    if name in NEEDS_MNIST and MNIST is None:
+        pytest.skip(NO_MNIST)
     module = experiments.get(name)
     common = ["--save_dir", str(tmp_path), "--verbose", "0", "--data_dir", data_dir]
     common += ["--max_samples", "24"] + SMOKE_FLAGS[name]  # the last one counts
@@ -156,9 +155,8 @@ class ResumeTest(TestCase):
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")
 def test_lvq_caps_mnist_without_affnist(tmp_path, monkeypatch, capsys, two_steps):
     """Training, validation, weights and MNIST plots survive a missing affNIST."""
-    mnist = os.path.join(SHARED_DATA, "mnist.npz")
-    if not os.path.isfile(mnist):
-        pytest.skip("the offline MNIST copy is not in ../shared/data")
+    if MNIST is None:
+        pytest.skip(NO_MNIST)
     from anysma.datasets import _files
 
     def offline(url, *args, **kwargs):
@@ -169,7 +167,7 @@ def test_lvq_caps_mnist_without_affnist(tmp_path, monkeypatch, capsys, two_steps
     monkeypatch.delenv("ANYSMA_DATA_DIR", raising=False)
     data_dir = tmp_path / "data" / "mnist"
     os.makedirs(data_dir)
-    os.symlink(mnist, data_dir / "mnist.npz")
+    os.symlink(MNIST, data_dir / "mnist.npz")
     module = experiments.get("lvq_caps_mnist")
     summary = module.main(
         ["--epochs", "1", "--verbose", "0", "--batch_size", "8"]

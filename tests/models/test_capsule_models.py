@@ -1,5 +1,3 @@
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -7,10 +5,9 @@ import pytest
 import anysma
 from anysma import models
 from anysma.testing import TestCase
+from anysma.testing.datasets import real_data_file
 
-MNIST_PATH = os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared", "data", "mnist.npz"
-)
+MNIST_PATH = real_data_file("mnist.npz")
 
 SMALL_CAPSNET = {
     "image_shape": (12, 12, 1),
@@ -26,10 +23,10 @@ SMALL_CAPSNET = {
 
 def mnist_subset(test_case, train_samples, test_samples):
     """The first MNIST images scaled to [0, 1], with one-hot labels."""
-    if not os.path.exists(MNIST_PATH):
+    if MNIST_PATH is None:
         test_case.skipTest(
-            "MNIST is not available at ../shared/data/mnist.npz (relative to "
-            "the repository)"
+            "the real mnist.npz was not found in the folders of "
+            "ANYSMA_DATA_DIR (scripts/test.sh sets it)"
         )
     with np.load(MNIST_PATH) as data:
         x_train = data["x_train"][:train_samples]
