@@ -132,7 +132,7 @@ def build(name):
         loss = losses.GeneralizedKullbackLeiblerDivergence()
     elif name == "reference":
         network = models.LVQCapsuleNetwork()
-        signals = network.get_layer("split").output[0]
+        signals = network.get_layer(network.SPLIT_LAYER).output[0]
         flat = keras.layers.Flatten()(signals)
         outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(flat)
         model = keras.Model(network.input, outputs, name="reference")

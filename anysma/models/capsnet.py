@@ -210,8 +210,17 @@ def _check_capsnet_arguments(
     return image_shape, num_classes, _check_decoder_units(decoder_units)
 
 
+# Names of the layers the decoder plots of `anysma.visualization` read; the
+# models expose them as class attributes.
+_IMAGES_LAYER = "images"
+_MASK_LAYER = "mask"
+_DECODER_DENSE_PREFIX = "decoder_dense_"
+_DECODER_OUTPUT_LAYER = "decoder_output"
+_RECONSTRUCTION_LAYER = "reconstruction"
+
+
 def _capsnet_inputs(image_shape, num_classes):
-    images = keras.Input(shape=image_shape, name="images")
+    images = keras.Input(shape=image_shape, name=_IMAGES_LAYER)
     labels = keras.Input(shape=(num_classes,), name="labels", optional=True)
     return images, labels
 
@@ -240,22 +249,37 @@ def _feature_layers(images, conv_filters, conv_kernel_size, primary_filters, dty
 
 def _decoder(capsules, probabilities, labels, image_shape, decoder_units, dtype):
     """The reconstruction network of Sabour et al. (Fig. 2)."""
-    hidden = CapsuleMask(dtype=dtype, name="mask")(capsules, probabilities, labels)
+    hidden = CapsuleMask(dtype=dtype, name=_MASK_LAYER)(capsules, probabilities, labels)
     for index, units in enumerate(decoder_units):
         hidden = keras.layers.Dense(
-            units, activation="relu", dtype=dtype, name=f"decoder_dense_{index + 1}"
+            units,
+            activation="relu",
+            dtype=dtype,
+            name=f"{_DECODER_DENSE_PREFIX}{index + 1}",
         )(hidden)
     hidden = keras.layers.Dense(
         math.prod(image_shape),
         activation="sigmoid",
         dtype=dtype,
-        name="decoder_output",
+        name=_DECODER_OUTPUT_LAYER,
     )(hidden)
-    return keras.layers.Reshape(image_shape, dtype=dtype, name="reconstruction")(hidden)
+    return keras.layers.Reshape(image_shape, dtype=dtype, name=_RECONSTRUCTION_LAYER)(
+        hidden
+    )
 
 
 class _CapsNetBase(GuardedModel):
     """Shared configuration and helpers of `CapsNet` and `CapsNetLVQ`."""
+
+    # Layer names that plots and sub-models may rely on.
+    IMAGES_LAYER = _IMAGES_LAYER
+    #: The masking layer in front of the decoder; its first input is the
+    #: digit capsules `(batch, classes, dim)`.
+    MASK_LAYER = _MASK_LAYER
+    #: The decoder's hidden Dense layers are `<prefix>1`, `<prefix>2`, ...
+    DECODER_DENSE_PREFIX = _DECODER_DENSE_PREFIX
+    DECODER_OUTPUT_LAYER = _DECODER_OUTPUT_LAYER
+    RECONSTRUCTION_LAYER = _RECONSTRUCTION_LAYER
 
     def _set_config(
         self,
@@ -612,7 +636,7 @@ class CapsNetLVQ(_CapsNetBase):
             The model itself.
         """
         self.check_input_shapes({"images": images})
-        images_input = self.get_layer("images").output
+        images_input = self.get_layer(self.IMAGES_LAYER).output
         model = keras.Model(images_input, self.measuring_module.input[0])
         # The partial model shares this model's variables.
         with self._variables_kept_on_error():

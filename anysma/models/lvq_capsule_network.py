@@ -184,6 +184,22 @@ class LVQCapsuleNetwork(GuardedModel):
         Capsules", Machine Learning Reports 02/2018, Fig. 2.
     """
 
+    # Names of the layers that `anysma.visualization` and sub-models read;
+    # the model owns them, everything else asks the model for them.
+    #: The signal/dissimilarity split after the trunk.
+    SPLIT_LAYER = "split"
+    #: The ReLU'd dissimilarity channels of the last trunk convolution.
+    INPUT_DISSIMILARITIES_LAYER = "dissimilarity_relu"
+    CAPS1_ROUTING_LAYER = "caps1_routing"
+    CAPS2_MEASURING_LAYER = "caps2_tangent_distance"
+    CAPS2_ROUTING_LAYER = "caps2_routing"
+    CAPS3_MEASURING_LAYER = "caps3_restricted_tangent_distance"
+    CAPS3_ROUTING_LAYER = "caps3_routing"
+    #: The final module of Caps3: `(signals, dissimilarities, probabilities)`.
+    OUTPUT_LAYER = "lvq_caps"
+    #: Every layer of Caps3 but the output is named `caps3_<part>`.
+    CAPS3_PREFIX = "caps3_"
+
     def __init__(
         self,
         image_shape=(28, 28, 1),
@@ -283,9 +299,11 @@ class LVQCapsuleNetwork(GuardedModel):
                         dropout_rate, dtype=dtype, name=f"block{index}_dropout"
                     )
                 )
-        split = SplitModule(axis=-1, index=_SIGNAL_FILTERS, dtype=dtype, name="split")
+        split = SplitModule(
+            axis=-1, index=_SIGNAL_FILTERS, dtype=dtype, name=self.SPLIT_LAYER
+        )
         dissimilarity_activation = keras.layers.ReLU(
-            dtype=dtype, name="dissimilarity_relu"
+            dtype=dtype, name=self.INPUT_DISSIMILARITIES_LAYER
         )
 
         def tangent(name, restricted=False, **extra):
@@ -316,7 +334,7 @@ class LVQCapsuleNetwork(GuardedModel):
                     norm_axis="channels",
                     trainable=False,
                     dtype=dtype,
-                    name="caps1_routing",
+                    name=self.CAPS1_ROUTING_LAYER,
                 ),
             ]
         )
@@ -350,12 +368,12 @@ class LVQCapsuleNetwork(GuardedModel):
                     dtype=dtype,
                     name="caps2_input",
                 ),
-                tangent("caps2_tangent_distance"),
+                tangent(self.CAPS2_MEASURING_LAYER),
                 GibbsRouting(
                     norm_axis="channels",
                     trainable=False,
                     dtype=dtype,
-                    name="caps2_routing",
+                    name=self.CAPS2_ROUTING_LAYER,
                 ),
             ]
         )
@@ -363,7 +381,7 @@ class LVQCapsuleNetwork(GuardedModel):
         caps3.add(
             [
                 keras.layers.Reshape(
-                    _CAPS2_GRID + (64,), dtype=dtype, name="caps3_reshape"
+                    _CAPS2_GRID + (64,), dtype=dtype, name=self.CAPS3_PREFIX + "reshape"
                 ),
                 keras.layers.Conv2D(
                     128,
@@ -371,15 +389,15 @@ class LVQCapsuleNetwork(GuardedModel):
                     padding="same",
                     kernel_initializer="glorot_normal",
                     dtype=dtype,
-                    name="caps3_conv",
+                    name=self.CAPS3_PREFIX + "conv",
                 ),
                 InputModule(
                     signal_shape=128,
                     sparse_signal=True,
                     dtype=dtype,
-                    name="caps3_input",
+                    name=self.CAPS3_PREFIX + "input",
                 ),
-                tangent("caps3_restricted_tangent_distance", restricted=True),
+                tangent(self.CAPS3_MEASURING_LAYER, restricted=True),
                 GibbsRouting(
                     norm_axis="channels",
                     trainable=False,
@@ -389,12 +407,12 @@ class LVQCapsuleNetwork(GuardedModel):
                         else None
                     ),
                     dtype=dtype,
-                    name="caps3_routing",
+                    name=self.CAPS3_ROUTING_LAYER,
                 ),
                 Classification(
                     probability_transformation="neg_softmax",
                     dtype=dtype,
-                    name="lvq_caps",
+                    name=self.OUTPUT_LAYER,
                 ),
             ]
         )

@@ -1,8 +1,9 @@
 """Access to the parts of an `LVQCapsuleNetwork` by their layer names.
 
-The plots fetch intermediate tensors by the fixed layer names of
-`anysma.models.LVQCapsuleNetwork` (the original fetched them by Keras'
-auto-generated names, which change with every model built in a process).
+The plots fetch intermediate tensors by the layer names that
+`anysma.models.LVQCapsuleNetwork` defines as class attributes (the original
+fetched them by Keras' auto-generated names, which change with every model
+built in a process).
 """
 
 import weakref
@@ -11,19 +12,19 @@ import keras
 import numpy as np
 
 from anysma.capsule import Capsule
+from anysma.models import LVQCapsuleNetwork
 from anysma.visualization._figures import check_image_batch
 from anysma.visualization._figures import to_numpy
 
-#: The ReLU'd dissimilarity channels of the last trunk convolution.
-CAPS1_INPUT_DISSIMILARITIES = "dissimilarity_relu"
-CAPS1_ROUTING = "caps1_routing"
-CAPS2_ROUTING = "caps2_routing"
-CAPS3_ROUTING = "caps3_routing"
-CAPS2_MEASURING = "caps2_tangent_distance"
-CAPS3_MEASURING = "caps3_restricted_tangent_distance"
-#: The final module of Caps3: `(signals, dissimilarities, probabilities)`.
-OUTPUT = "lvq_caps"
-CAPS3_PREFIX = "caps3_"
+# The layer names belong to the model (see `LVQCapsuleNetwork`).
+CAPS1_INPUT_DISSIMILARITIES = LVQCapsuleNetwork.INPUT_DISSIMILARITIES_LAYER
+CAPS1_ROUTING = LVQCapsuleNetwork.CAPS1_ROUTING_LAYER
+CAPS2_ROUTING = LVQCapsuleNetwork.CAPS2_ROUTING_LAYER
+CAPS3_ROUTING = LVQCapsuleNetwork.CAPS3_ROUTING_LAYER
+CAPS2_MEASURING = LVQCapsuleNetwork.CAPS2_MEASURING_LAYER
+CAPS3_MEASURING = LVQCapsuleNetwork.CAPS3_MEASURING_LAYER
+OUTPUT = LVQCapsuleNetwork.OUTPUT_LAYER
+CAPS3_PREFIX = LVQCapsuleNetwork.CAPS3_PREFIX
 
 # Sub-models and resized copies per model, so that repeated plots reuse
 # their compiled predict functions; entries vanish with the model.

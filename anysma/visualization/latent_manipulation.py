@@ -5,6 +5,7 @@ import re
 import keras
 import numpy as np
 
+from anysma.models import CapsNet
 from anysma.visualization._figures import check_image_batch
 from anysma.visualization._figures import display_stack
 from anysma.visualization._figures import finish
@@ -13,12 +14,12 @@ from anysma.visualization._figures import show_mosaic
 from anysma.visualization._figures import to_numpy
 from anysma.visualization.tiling import combine_images
 
-#: The masking layer in front of the decoder of `CapsNet` and `CapsNetLVQ`;
-#: its first input is the digit capsules `(batch, classes, dim)`.
-MASK = "mask"
-DENSE_PATTERN = re.compile(r"decoder_dense_(\d+)$")
-DECODER_OUTPUT = "decoder_output"
-RECONSTRUCTION = "reconstruction"
+# The layer names belong to the models (see `CapsNet`, `CapsNetLVQ`).
+IMAGES = CapsNet.IMAGES_LAYER
+MASK = CapsNet.MASK_LAYER
+DENSE_PATTERN = re.compile(re.escape(CapsNet.DECODER_DENSE_PREFIX) + r"(\d+)$")
+DECODER_OUTPUT = CapsNet.DECODER_OUTPUT_LAYER
+RECONSTRUCTION = CapsNet.RECONSTRUCTION_LAYER
 
 
 def _decoder_layers(model):
@@ -31,13 +32,14 @@ def _decoder_layers(model):
     names = {layer.name for layer in model.layers}
     missing = [
         name
-        for name in ("images", MASK, DECODER_OUTPUT, RECONSTRUCTION)
+        for name in (IMAGES, MASK, DECODER_OUTPUT, RECONSTRUCTION)
         if name not in names
     ]
     if missing:
         raise ValueError(
             "`model` must be an `anysma.models.CapsNet` or `CapsNetLVQ` (layers "
-            f"'images', '{MASK}', 'decoder_dense_<i>', '{DECODER_OUTPUT}', "
+            f"'{IMAGES}', '{MASK}', '{CapsNet.DECODER_DENSE_PREFIX}<i>', "
+            f"'{DECODER_OUTPUT}', "
             f"'{RECONSTRUCTION}'). Received: model {model.name!r} without the "
             f"layers {missing}"
         )
@@ -96,7 +98,7 @@ def manipulate_latent(model, image, label, perturbations=None):
         channels)`.
     """
     decoder_layers = _decoder_layers(model)
-    expected = tuple(model.get_layer("images").output.shape[1:])
+    expected = tuple(model.get_layer(IMAGES).output.shape[1:])
     image = to_numpy(image, "image")
     if image.shape == (1,) + expected:
         image = image[0]
@@ -108,7 +110,7 @@ def manipulate_latent(model, image, label, perturbations=None):
             f"Received: image of shape {image.shape}"
         )
     capsules_model = keras.Model(
-        model.get_layer("images").output, model.get_layer(MASK).input[0]
+        model.get_layer(IMAGES).output, model.get_layer(MASK).input[0]
     )
     capsules = np.asarray(capsules_model.predict(image[None], verbose=0))[0]
     num_classes, capsule_dim = capsules.shape

@@ -155,6 +155,21 @@ class CapsNetChecks:
         without_labels = kept_capsules({"images": images, "labels": None}, True)
         self.assertEqual(without_labels.tolist(), predicted.tolist())
 
+    def test_named_layers_exist(self):
+        # The decoder plots read these layers by the names the model defines.
+        model = self.model_class(**SMALL_CAPSNET)
+        for name in (
+            model.IMAGES_LAYER,
+            model.MASK_LAYER,
+            model.DECODER_OUTPUT_LAYER,
+            model.RECONSTRUCTION_LAYER,
+            model.DECODER_DENSE_PREFIX + "1",
+        ):
+            self.assertIsNotNone(model.get_layer(name))
+        self.assertIsInstance(
+            model.get_layer(model.MASK_LAYER), anysma.models.CapsuleMask
+        )
+
     def test_config_round_trip(self):
         model = self.model_class(**SMALL_CAPSNET, name="capsule_network")
         revived = self.run_serialization_test(model)
@@ -376,6 +391,27 @@ class LVQCapsuleNetworkTest(TestCase):
         )
         self.assertFalse(model.get_layer("caps3_routing").trainable)
         self.assertEqual(model.get_layer("caps1_tangent_distance").linear_factor, 0.66)
+
+    def test_named_layers_exist(self):
+        # `anysma.visualization` reads these layers by the model's names.
+        model = models.LVQCapsuleNetwork(image_shape=(16, 16, 1), num_classes=4)
+        expected_types = {
+            "SPLIT_LAYER": anysma.modules.SplitModule,
+            "INPUT_DISSIMILARITIES_LAYER": keras.layers.ReLU,
+            "CAPS1_ROUTING_LAYER": anysma.modules.GibbsRouting,
+            "CAPS2_MEASURING_LAYER": anysma.modules.TangentDistance,
+            "CAPS2_ROUTING_LAYER": anysma.modules.GibbsRouting,
+            "CAPS3_MEASURING_LAYER": anysma.modules.RestrictedTangentDistance,
+            "CAPS3_ROUTING_LAYER": anysma.modules.GibbsRouting,
+            "OUTPUT_LAYER": anysma.modules.Classification,
+        }
+        for attribute, layer_type in expected_types.items():
+            layer = model.get_layer(getattr(model, attribute))
+            self.assertIsInstance(layer, layer_type, attribute)
+        names = [layer.name for layer in model.layers]
+        caps3 = names[names.index(model.CAPS2_ROUTING_LAYER) + 1 :]
+        self.assertEqual(caps3[-1], model.OUTPUT_LAYER)
+        self.assertTrue(all(name.startswith(model.CAPS3_PREFIX) for name in caps3[:-1]))
 
     def test_config_round_trip(self):
         model = models.LVQCapsuleNetwork(
