@@ -14,6 +14,7 @@ from anysma import modules  # noqa: E402
 from anysma import ops  # noqa: E402
 from anysma import probability_transformations  # noqa: E402
 from anysma import regularizers  # noqa: E402
+from anysma import reject  # noqa: E402
 from anysma import utils  # noqa: E402
 from anysma.capsule import Capsule  # noqa: E402
 from anysma.version import __version__  # noqa: E402
@@ -31,5 +32,6 @@ __all__ = [
     "ops",
     "probability_transformations",
     "regularizers",
+    "reject",
     "utils",
 ]

@@ -40,6 +40,7 @@ from anysma.visualization.random_walks import random_walk_caps2
 from anysma.visualization.random_walks import random_walk_caps3
 from anysma.visualization.random_walks import sample_restricted_parameters
 from anysma.visualization.reconstructions import plot_reconstructions
+from anysma.visualization.reject import plot_accuracy_coverage
 from anysma.visualization.relevance import plot_relevance_matrix
 from anysma.visualization.spectral_lines import plot_spectral_lines
 from anysma.visualization.tiling import combine_images
@@ -51,6 +52,7 @@ __all__ = [
     "combine_images",
     "load_training_log",
     "manipulate_latent",
+    "plot_accuracy_coverage",
     "plot_heatmaps",
     "plot_latent_manipulation",
     "plot_prototypes",
