@@ -35,6 +35,21 @@ def is_signal_tuple(value):
     return isinstance(value, (tuple, list)) and len(value) in (2, 3)
 
 
+#: The accepted `norm_axis` values (1 = capsules, i.e. prototypes; 2 = channels).
+NORM_AXES = ("channels", "capsules", 1, 2, -1)
+
+
+def check_norm_axis(norm_axis):
+    """Validate the `norm_axis` of the routing modules; return it unchanged."""
+    # `True == 1` and hashes alike: exclude booleans explicitly.
+    if isinstance(norm_axis, bool) or norm_axis not in NORM_AXES:
+        raise ValueError(
+            "`norm_axis` must be 'channels' (or 2, -1) or 'capsules' (or 1). "
+            f"Received: norm_axis={norm_axis!r}"
+        )
+    return norm_axis
+
+
 @anysma_export
 class Module(keras.layers.Layer):
     """Base class of the steps of a capsule.
@@ -93,19 +108,40 @@ class Module(keras.layers.Layer):
             )
         self.prototype_distribution = distribution
 
+    # === Checks shared by the modules ===
+
+    def _not_a_signal(self, received):
+        """The `TypeError` for an input that is not a module signal."""
+        return TypeError(
+            f"Module `{self.name}` ({type(self).__name__}) expects a module "
+            "signal `(signals, dissimilarities)` as input (put an "
+            f"`InputModule` first in the capsule). Received: {received}"
+        )
+
     def _check_signal(self, inputs, arity=(2,)):
+        """Raise a `TypeError` unless `inputs` is a module signal (in `call`)."""
         if not is_signal_tuple(inputs) or len(inputs) not in arity:
             received = (
                 f"a tuple of {len(inputs)}"
                 if isinstance(inputs, (tuple, list))
                 else type(inputs).__name__
             )
-            raise TypeError(
-                f"Module `{self.name}` ({type(self).__name__}) expects a module "
-                "signal `(signals, dissimilarities)` as input (put an "
-                "`InputModule` first in the capsule). Received: inputs of type "
-                f"{received}"
-            )
+            raise self._not_a_signal(f"inputs of type {received}")
+
+    def _split_signal_shapes(self, input_shape):
+        """Return `(signals_shape, dissimilarities_shape)` as tuples.
+
+        Accepts the shapes Keras passes to `build` and `compute_output_shape`:
+        a tuple of two shapes, or a list of two lists after loading a `.keras`
+        file. Anything else raises the `TypeError` of `_check_signal`.
+        """
+        if (
+            not isinstance(input_shape, (tuple, list))
+            or len(input_shape) != 2
+            or not all(isinstance(shape, (tuple, list)) for shape in input_shape)
+        ):
+            raise self._not_a_signal(f"input_shape={input_shape!r}")
+        return tuple(input_shape[0]), tuple(input_shape[1])
 
     def get_config(self):
         config = super().get_config()

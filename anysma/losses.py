@@ -48,6 +48,7 @@ from keras import ops
 
 from anysma.api_export import anysma_export
 from anysma.ops._validation import static_shape
+from anysma.ops.competition import class_log_posterior
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
 from anysma.utils.validation import check_number
@@ -241,23 +242,6 @@ def _squash(mu, squash_func, beta, margin):
     if squash_func == "relu":
         return ops.relu(shifted)
     return shifted
-
-
-def _masked_logsumexp(values, mask):
-    """`log(sum(exp(values)))` over the entries where `mask` is True (last axis).
-
-    Stable like `logsumexp` (the maximum of the masked entries is factored
-    out). Unmasked entries are exponentiated as `exp(0)` and then dropped,
-    so nothing overflows and no `-inf * 0` reaches the gradient. Rows without
-    any masked entry give `log(tiny)` instead of `-inf`.
-    """
-    lowest = selected_min(values, axis=-1, keepdims=True)
-    maximum = selected_max(ops.where(mask, values, lowest), axis=-1, keepdims=True)
-    shifted = ops.where(mask, values - maximum, ops.zeros_like(values))
-    exponentials = ops.where(mask, ops.exp(shifted), ops.zeros_like(values))
-    total = ops.sum(exponentials, axis=-1)
-    tiny = float(np.finfo(keras.backend.standardize_dtype(values.dtype)).tiny)
-    return ops.squeeze(maximum, -1) + ops.log(ops.maximum(total, tiny))
 
 
 def _standardize_rslvq_labels(y_true, y_pred, prototype_labels):
@@ -556,8 +540,9 @@ def rslvq_loss(y_true, y_pred, prototype_labels=None, beta=1.0):
 
     `-log sum_{j: c(j) = t} softmax(-beta d)_j`
 
-    It is computed as the difference of two log-sum-exps, so it stays finite
-    for large distances. With squared Euclidean distances and
+    It is computed as the difference of two log-sum-exps
+    (`anysma.ops.class_log_posterior`), so it stays finite for large
+    distances. With squared Euclidean distances and
     `beta = 1 / (2 sigma^2)` this is Seo and Obermayer's RSLVQ.
 
     Args:
@@ -596,9 +581,9 @@ def rslvq_loss(y_true, y_pred, prototype_labels=None, beta=1.0):
     else:
         # membership[..., j] = y_true[..., label of prototype j].
         membership = ops.take(y_true, prototype_labels, axis=-1)
-    logits = -beta * y_pred
-    correct = _masked_logsumexp(logits, _is_correct_class(membership))
-    return ops.logsumexp(logits, axis=-1) - correct
+    # One group per sample: the prototypes of its correct class(es).
+    correct = ops.expand_dims(_is_correct_class(membership), -1)
+    return -ops.squeeze(class_log_posterior(y_pred, correct, beta=beta), -1)
 
 
 # === Loss classes ===

@@ -1,7 +1,8 @@
 """Data-driven initialization of prototypes (k-means) and matrices (PCA).
 
-The measuring modules' `pre_training` methods call these helpers; they work
-on NumPy arrays and can be used on their own as well. scikit-learn (a
+The measuring modules' `pre_training` methods call these helpers and only
+read and assign their weights themselves; the helpers work on NumPy arrays
+and can be used on their own as well. scikit-learn (a
 dependency of anysma) does the numerics (`KMeans`, `MiniBatchKMeans`,
 `TruncatedSVD`); it is imported when a helper first runs, because importing
 its clustering module takes seconds that `import anysma` should not pay.
@@ -20,9 +21,13 @@ import numpy as np
 
 __all__ = [
     "ClusterResult",
+    "check_signals",
     "cluster_prototypes",
+    "flatten_atoms",
     "kmeans",
     "principal_bases",
+    "scoped_principal_bases",
+    "split_params",
     "svd",
 ]
 
@@ -396,3 +401,188 @@ def principal_bases(groups, n_components, **svd_params):
         for group in groups
     ]
     return np.stack(svd(centered, n_components, **svd_params), axis=0)
+
+
+# === The steps of a measuring module's `pre_training` ===
+
+
+def split_params(params):
+    """Separate flat k-means arguments and the nested parameter dicts.
+
+    The `**kmeans_params` of `pre_training` may hold k-means arguments
+    directly, a dict `kmeans_params={...}`, or both (without repeats), and a
+    dict `svd_params={...}` for `TruncatedSVD`.
+
+    Args:
+        params: The keyword arguments, a dict.
+
+    Returns:
+        A tuple `(kmeans_params, svd_params)` of new dicts.
+
+    Raises:
+        ValueError: If a nested value is not a dict or a k-means argument is
+            given twice.
+
+    Example:
+
+    >>> split_params({"random_state": 0, "svd_params": {"n_iter": 3}})
+    ({'random_state': 0}, {'n_iter': 3})
+    """
+    params = dict(params)
+    nested = {}
+    for key in ("kmeans_params", "svd_params"):
+        value = params.pop(key, None)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(
+                f"`{key}` must be a dict of keyword arguments. "
+                f"Received: {key}={value!r}"
+            )
+        nested[key] = dict(value or {})
+    duplicates = sorted(set(params) & set(nested["kmeans_params"]))
+    if duplicates:
+        raise ValueError(
+            "k-means parameters were given both as keyword arguments and in "
+            f"`kmeans_params`. Received duplicates: {duplicates}"
+        )
+    kmeans_params = {**params, **nested["kmeans_params"]}
+    return kmeans_params, nested["svd_params"]
+
+
+def check_signals(x_train, prototype_distribution, capsule_inputs_are_equal=False):
+    """Validate a measuring module's input signals for pre-training.
+
+    Args:
+        x_train: Array-like `(N, K, C, *A)`: the signals of the `K` capsules.
+            Shared signals `(N, 1, C, *A)` (from `InputModule(
+            sparse_signal=True)`) count as the signals of every capsule.
+        prototype_distribution: The number of prototypes of each capsule, a
+            list (the canonical `prototype_distribution` of the module).
+        capsule_inputs_are_equal: Whether all capsules see the same signals;
+            then any number >= 1 of capsules is accepted.
+
+    Returns:
+        The signals as a NumPy array `(N, K, C, *A)`; shared signals become a
+        broadcast view (no copy).
+
+    Raises:
+        ValueError: For a rank below 4, a non-numeric dtype, NaN or infinite
+            values, or a wrong number of capsules.
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_signals(np.zeros((5, 1, 2, 3)), [2, 2, 2]).shape
+    (5, 3, 2, 3)
+    """
+    x_train = np.asarray(x_train)
+    capsule_number = len(prototype_distribution)
+    if x_train.ndim < 4:
+        raise ValueError(
+            "`x_train` must be the module's input signals of shape "
+            "(samples, capsules, channels, *atom) (rank >= 4), e.g. from "
+            "`capsule.get_module_input(module, x)`. Received: "
+            f"x_train.shape={x_train.shape}"
+        )
+    if not np.issubdtype(x_train.dtype, np.number):
+        raise ValueError(f"`x_train` must be numeric. Received: dtype {x_train.dtype}")
+    if not np.all(np.isfinite(x_train)):
+        raise ValueError("`x_train` contains NaN or infinite values.")
+    capsules = x_train.shape[1]
+    if capsules == 1 and capsule_number > 1:
+        # Shared signals (`InputModule(sparse_signal=True)`): every capsule
+        # sees them; a broadcast view costs no memory.
+        x_train = np.broadcast_to(
+            x_train, (x_train.shape[0], capsule_number) + x_train.shape[2:]
+        )
+        capsules = capsule_number
+    if capsules != capsule_number and not (capsule_inputs_are_equal and capsules >= 1):
+        raise ValueError(
+            f"`x_train` must have {capsule_number} capsules on axis 1 "
+            f"(prototype_distribution={prototype_distribution}). "
+            f"Received: x_train.shape={x_train.shape}"
+        )
+    return x_train
+
+
+def flatten_atoms(signals):
+    """Flatten the atoms of signals `(N, K, C, *A)` to vectors `(N, K, C, D)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> flatten_atoms(np.zeros((5, 3, 2, 4, 4))).shape
+    (5, 3, 2, 16)
+    """
+    signals = np.asarray(signals)
+    return signals.reshape(signals.shape[:3] + (-1,))
+
+
+#: The groups of data points whose principal bases the matrices of each
+#: `matrix_scope` get.
+_SCOPE_GROUPS = {
+    "local": lambda clusters: clusters.prototype_members,
+    "global": lambda clusters: [clusters.pooled],
+    "capsule_wise": lambda clusters: clusters.capsule_members,
+}
+
+
+def scoped_principal_bases(
+    clusters,
+    matrix_scope,
+    features,
+    n_components,
+    svd_params=None,
+    kmeans_params=None,
+    owner="The module",
+):
+    """The principal bases of the clusters for a measuring module's matrices.
+
+    The groups whose principal directions become the matrices depend on the
+    scope: all clustered data (`"global"`, one basis), the members of each
+    prototype's cluster (`"local"`) or the data of each capsule
+    (`"capsule_wise"`); see `principal_bases`.
+
+    Args:
+        clusters: The `ClusterResult` of `cluster_prototypes`.
+        matrix_scope: `"local"`, `"global"` or `"capsule_wise"`.
+        features: The input dimension of the matrices (the flat atom size).
+        n_components: The output dimension of the matrices.
+        svd_params: Arguments of `TruncatedSVD`.
+        kmeans_params: The k-means arguments: their `random_state` is used
+            for the SVD as well unless `svd_params` sets its own, so one seed
+            makes the whole pre-training reproducible.
+        owner: How the warning names the module, e.g. "OmegaDistance `omega`".
+
+    Returns:
+        The bases `(groups, features, n_components)`; `None` (with a
+        `UserWarning`) when `n_components > features`, so that the caller
+        keeps its matrices.
+
+    Example:
+
+    >>> import numpy as np
+    >>> signals = np.array([[[[0.0, 0.0]]], [[[2.0, 0.0]]], [[[4.0, 0.0]]]])
+    >>> clusters = cluster_prototypes(signals, [1], random_state=0, n_init=1)
+    >>> bases = scoped_principal_bases(clusters, "global", 2, 1)
+    >>> np.abs(np.round(bases, 6)).tolist()
+    [[[1.0], [0.0]]]
+    """
+    if matrix_scope not in _SCOPE_GROUPS:
+        raise ValueError(
+            f"`matrix_scope` must be one of {list(_SCOPE_GROUPS)}. "
+            f"Received: matrix_scope={matrix_scope!r}"
+        )
+    svd_params = dict(svd_params or {})
+    kmeans_params = kmeans_params or {}
+    if "random_state" in kmeans_params:
+        svd_params = {"random_state": kmeans_params["random_state"], **svd_params}
+    if n_components > features:
+        warnings.warn(
+            f"{owner}: the matrices map {features} to {n_components} "
+            "dimensions, more than the data has; pre-training keeps the "
+            "current matrices and initializes the prototypes only.",
+            UserWarning,
+        )
+        return None
+    groups = _SCOPE_GROUPS[matrix_scope](clusters)
+    return principal_bases(groups, n_components, **svd_params)

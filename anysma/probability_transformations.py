@@ -551,7 +551,7 @@ def deserialize(config, custom_objects=None):
     return probability_transformation
 
 
-def get(identifier):
+def get(identifier, allow_none=True):
     """Resolve a probability transformation identifier.
 
     Args:
@@ -559,9 +559,15 @@ def get(identifier):
             arguments, e.g. `"flip"`); a CamelCase name (an instance with
             default configuration, e.g. `"Flip"`); a configuration dict; or a
             callable, which is returned unchanged.
+        allow_none: Whether `None` is accepted (and returned). The modules
+            that weight with the transformation pass `False`.
 
     Returns:
         A callable, or `None` for `None`.
+
+    Raises:
+        ValueError: For an unknown identifier, or `None` with
+            `allow_none=False`.
 
     Example:
 
@@ -571,6 +577,12 @@ def get(identifier):
     0.0001
     """
     if identifier is None:
+        if not allow_none:
+            raise ValueError(
+                "`probability_transformation` must be a name such as 'flipmax', "
+                "a configuration dict or a callable. Received: "
+                "probability_transformation=None"
+            )
         return None
     if isinstance(identifier, str):
         if identifier in ALL_FUNCTIONS:

@@ -26,9 +26,10 @@ Output convention: every model has one output of shape
   per-prototype distances (`model.prototype_dissimilarities(x)`), but
   computed without under- or overflow.
 
-The layers have fixed names: `"input_module"`, `"distance"` (the measuring
-module), `"squeeze_routing"`, `"competition"` and `"classification"`, plus
-`"relevance_scaling"` (GRLVQ) and `"class_log_posterior"` (RSLVQ).
+The layers have fixed names, given by the class attributes `INPUT_LAYER`
+(`"input_module"`), `MEASURING_LAYER` (`"distance"`), `ROUTING_LAYER`,
+`COMPETITION_LAYER` and `CLASSIFICATION_LAYER`, plus `GRLVQ.RELEVANCE_LAYER`
+and `RSLVQ.POSTERIOR_LAYER` (`"class_log_posterior"`).
 """
 
 import numbers
@@ -49,6 +50,7 @@ from anysma.modules import OmegaDistance
 from anysma.modules import RestrictedTangentDistance
 from anysma.modules import SqueezeRouting
 from anysma.modules import TangentDistance
+from anysma.ops import class_log_posterior
 from anysma.utils.validation import check_int
 from anysma.utils.validation import is_int
 
@@ -263,16 +265,12 @@ class ClassLogPosterior(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        logits = -self.beta * ops.cast(inputs, "float32")
         membership = np.zeros((len(self.prototype_labels), self.num_classes), bool)
         membership[np.arange(len(self.prototype_labels)), self.prototype_labels] = True
-        # (batch, prototypes, classes): the logits of each class's prototypes.
-        expanded = ops.expand_dims(logits, -1)
-        lowest = ops.full_like(expanded, -1e30)
-        masked = ops.where(ops.convert_to_tensor(membership), expanded, lowest)
-        class_logits = ops.logsumexp(masked, axis=1)
-        log_normalizer = ops.logsumexp(logits, axis=-1, keepdims=True)
-        return ops.cast(class_logits - log_normalizer, self.compute_dtype)
+        log_posteriors = class_log_posterior(
+            ops.cast(inputs, "float32"), membership, beta=self.beta
+        )
+        return ops.cast(log_posteriors, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_classes,)
@@ -292,13 +290,23 @@ class ClassLogPosterior(keras.layers.Layer):
 # === Models ===
 
 
+# The layer names of the models' graph; the models expose them as class
+# attributes and accessors, and the scikit-learn face asks for them.
+_INPUT_LAYER = "input_module"
+_MEASURING_LAYER = "distance"
+_ROUTING_LAYER = "squeeze_routing"
+_COMPETITION_LAYER = "competition"
+_CLASSIFICATION_LAYER = "classification"
+_RELEVANCE_LAYER = "relevance_scaling"
+
+
 def _measuring_module(distance_class, dtype, **options):
     """The models' measuring module: squared distances, no linear scaling."""
     return distance_class(
         linear_factor=None,
         squared_dissimilarity=True,
         dtype=dtype,
-        name="distance",
+        name=_MEASURING_LAYER,
         **options,
     )
 
@@ -314,7 +322,11 @@ class LVQModel(GuardedModel):
 
     - `prototype_labels`: the class of every prototype (capsule-major);
     - `prototypes`: the prototypes as a NumPy array `(prototypes, input_dim)`;
-    - `measuring_module`: the measuring module (layer `"distance"`);
+    - `measuring_module`, `routing_module`, `competition_module`: the
+      layers `MEASURING_LAYER` (`"distance"`), `ROUTING_LAYER` and
+      `COMPETITION_LAYER`;
+    - `weights_by_role()`: the trainable variables by what they are
+      (`"prototypes"`, `"matrices"`, `"relevances"`);
     - `pre_training(x, y)`: k-means (and, for the matrix models, PCA)
       initialization through the measuring module's `pre_training`;
     - `prototype_dissimilarities(x)`: the distances to all prototypes.
@@ -323,6 +335,14 @@ class LVQModel(GuardedModel):
     anything runs, and a failed `predict` or `fit` leaves the model usable
     (see `anysma.models._base.GuardedModel`).
     """
+
+    INPUT_LAYER = _INPUT_LAYER
+    MEASURING_LAYER = _MEASURING_LAYER
+    #: Its second output is the distance to every prototype.
+    ROUTING_LAYER = _ROUTING_LAYER
+    #: The closest prototype per class (not in `RSLVQ`).
+    COMPETITION_LAYER = _COMPETITION_LAYER
+    CLASSIFICATION_LAYER = _CLASSIFICATION_LAYER
 
     @staticmethod
     def _build_lvq_graph(
@@ -352,19 +372,19 @@ class LVQModel(GuardedModel):
                 dissimilarity_initializer="zeros",
                 trainable=False,
                 dtype=dtype,
-                name="input_module",
+                name=_INPUT_LAYER,
             )
         )
         capsule.add(list(transformations))
-        capsule.add([measuring, SqueezeRouting(dtype=dtype, name="squeeze_routing")])
+        capsule.add([measuring, SqueezeRouting(dtype=dtype, name=_ROUTING_LAYER)])
         if probability_transformation is not None:
             capsule.add(
                 [
-                    NearestCompetition(dtype=dtype, name="competition"),
+                    NearestCompetition(dtype=dtype, name=_COMPETITION_LAYER),
                     Classification(
                         probability_transformation=probability_transformation,
                         dtype=dtype,
-                        name="classification",
+                        name=_CLASSIFICATION_LAYER,
                     ),
                 ]
             )
@@ -374,8 +394,34 @@ class LVQModel(GuardedModel):
 
     @property
     def measuring_module(self):
-        """The measuring module, the layer named `"distance"`."""
-        return self.get_layer("distance")
+        """The measuring module, the layer named `MEASURING_LAYER`."""
+        return self.get_layer(self.MEASURING_LAYER)
+
+    @property
+    def routing_module(self):
+        """The `SqueezeRouting` layer; its output `[1]` is the distances."""
+        return self.get_layer(self.ROUTING_LAYER)
+
+    @property
+    def competition_module(self):
+        """The `NearestCompetition` layer (`ValueError` for `RSLVQ`)."""
+        return self.get_layer(self.COMPETITION_LAYER)
+
+    def weights_by_role(self):
+        """The trainable variables by role, a dict.
+
+        `"prototypes"` always; `"matrices"` for the models with a matrix per
+        prototype or one for all (GMLVQ, LGMLVQ, GTLVQ, RTLVQ); `"bounds"`
+        for RTLVQ; `"relevances"` for GRLVQ. Every trainable variable has
+        exactly one role.
+        """
+        measuring = self.measuring_module
+        roles = {"prototypes": measuring.prototypes}
+        for role in ("matrices", "bounds"):
+            variable = getattr(measuring, role, None)
+            if isinstance(variable, keras.Variable) and variable.trainable:
+                roles[role] = variable
+        return roles
 
     @property
     def prototype_labels(self):
@@ -403,8 +449,7 @@ class LVQModel(GuardedModel):
             `prototype_labels[j]`.
         """
         self.check_input_shapes(x)
-        routing = self.get_layer("squeeze_routing")
-        model = keras.Model(self.inputs, routing.output[1])
+        model = keras.Model(self.inputs, self.routing_module.output[1])
         # The partial model shares this model's variables.
         with self._variables_kept_on_error():
             return model.predict(x, batch_size=batch_size, verbose=0)
@@ -802,7 +847,7 @@ class GRLVQ(_GLVQFamily):
         **kwargs,
     ):
         # === Layers ===
-        scaling = RelevanceScaling(dtype=dtype, name="relevance_scaling")
+        scaling = RelevanceScaling(dtype=dtype, name=_RELEVANCE_LAYER)
         measuring = _measuring_module(MinkowskiDistance, dtype)
 
         # === Functional Model and Config ===
@@ -817,10 +862,22 @@ class GRLVQ(_GLVQFamily):
             transformations=[scaling],
         )
 
+    RELEVANCE_LAYER = _RELEVANCE_LAYER
+
+    @property
+    def relevance_scaling(self):
+        """The `RelevanceScaling` layer (`RELEVANCE_LAYER`)."""
+        return self.get_layer(self.RELEVANCE_LAYER)
+
+    def weights_by_role(self):
+        roles = super().weights_by_role()
+        roles["relevances"] = self.relevance_scaling.relevance_weights
+        return roles
+
     @property
     def relevances(self):
         """The relevances `lambda`, a NumPy array `(input_dim,)`."""
-        return _to_numpy(self.get_layer("relevance_scaling").relevances)
+        return _to_numpy(self.relevance_scaling.relevances)
 
     @property
     def prototypes(self):
@@ -830,7 +887,7 @@ class GRLVQ(_GLVQFamily):
         coordinate does not influence the distance).
         """
         scaled = super().prototypes
-        scales = _to_numpy(self.get_layer("relevance_scaling")._scales())
+        scales = _to_numpy(self.relevance_scaling._scales())
         safe = np.where(np.abs(scales) > 0, scales, 1.0)
         return scaled / safe
 
@@ -1013,6 +1070,8 @@ class RSLVQ(LVQModel):
         Computation 15(7), 2003.
     """
 
+    POSTERIOR_LAYER = "class_log_posterior"
+
     def __init__(
         self,
         input_dim,
@@ -1039,7 +1098,7 @@ class RSLVQ(LVQModel):
             num_classes=num_classes,
             beta=beta,
             dtype=dtype,
-            name="class_log_posterior",
+            name=self.POSTERIOR_LAYER,
         )(outputs[1])
         super().__init__(inputs=inputs, outputs=log_posteriors, dtype=dtype, **kwargs)
 

@@ -8,7 +8,7 @@ capsule's `prototype_distribution` (capsule-major order), so these are
 "real" modules. Equal and unequal distributions are handled at once by the
 index tables of `anysma.utils.prototype_index_tables`, without a loop over
 the capsules; with one prototype per capsule competition is the identity.
-The formulas live in `anysma.ops.routing`.
+The formulas live in `anysma.ops.competition`.
 """
 
 import keras
@@ -19,11 +19,9 @@ from anysma import probability_transformations
 from anysma import regularizers
 from anysma.api_export import anysma_export
 from anysma.capsule import Module
-from anysma.modules.routing import get_probability_transformation
-from anysma.modules.transformations import split_signal_shapes
-from anysma.ops.routing import competition
-from anysma.ops.routing import gibbs_competition
-from anysma.ops.routing import nearest_competition
+from anysma.ops.competition import competition
+from anysma.ops.competition import gibbs_competition
+from anysma.ops.competition import nearest_competition
 
 
 class _CompetitionModule(Module):
@@ -33,7 +31,7 @@ class _CompetitionModule(Module):
 
     def _check_shapes(self, input_shape):
         tables = self.prototype_tables
-        signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         received = (
             f"Received: signals shape {signals_shape}, dissimilarities shape "
             f"{dissimilarities_shape}"
@@ -61,7 +59,7 @@ class _CompetitionModule(Module):
         self._check_shapes(input_shape)
 
     def compute_output_shape(self, input_shape):
-        signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         capsule_number = self.prototype_tables.capsule_number
         return (
             (signals_shape[0], capsule_number) + signals_shape[2:],
@@ -252,8 +250,8 @@ class Competition(_CompetitionModule):
 
     def __init__(self, probability_transformation="flipmax", **kwargs):
         super().__init__(**kwargs)
-        self.probability_transformation = get_probability_transformation(
-            probability_transformation
+        self.probability_transformation = probability_transformations.get(
+            probability_transformation, allow_none=False
         )
 
     def call(self, inputs):

@@ -16,9 +16,7 @@ from anysma import regularizers
 from anysma.api_export import PACKAGE
 from anysma.api_export import anysma_export
 from anysma.capsule import Module
-from anysma.modules.routing import check_norm_axis
-from anysma.modules.routing import get_probability_transformation
-from anysma.modules.transformations import split_signal_shapes
+from anysma.capsule import check_norm_axis
 from anysma.ops.routing import dynamic_routing
 
 
@@ -88,7 +86,7 @@ class DynamicRouting(Module):
         self.norm_axis = check_norm_axis(norm_axis)
 
     def build(self, input_shape):
-        signals_shape, logits_shape = split_signal_shapes(self, input_shape)
+        signals_shape, logits_shape = self._split_signal_shapes(input_shape)
         if len(signals_shape) < 4 or len(logits_shape) != 3:
             raise ValueError(
                 "DynamicRouting expects predictions (batch, capsules, "
@@ -115,7 +113,7 @@ class DynamicRouting(Module):
         )
 
     def compute_output_shape(self, input_shape):
-        signals_shape, logits_shape = split_signal_shapes(self, input_shape)
+        signals_shape, logits_shape = self._split_signal_shapes(input_shape)
         output_shape = signals_shape[:2] + signals_shape[3:]
         return output_shape, logits_shape[:2], logits_shape[:2]
 
@@ -129,7 +127,7 @@ class _FinalModule(Module):
     """Shared checks of the final modules on `(B, K, *A)` and `(B, K)`."""
 
     def build(self, input_shape):
-        signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         received = (
             f"Received: signals shape {signals_shape}, dissimilarities shape "
             f"{dissimilarities_shape}"
@@ -163,7 +161,7 @@ class _FinalModule(Module):
                 )
 
     def compute_output_shape(self, input_shape):
-        signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         return signals_shape, dissimilarities_shape, dissimilarities_shape
 
 
@@ -206,8 +204,8 @@ class Classification(_FinalModule):
 
     def __init__(self, probability_transformation="neg_softmax", **kwargs):
         super().__init__(**kwargs)
-        self.probability_transformation = get_probability_transformation(
-            probability_transformation
+        self.probability_transformation = probability_transformations.get(
+            probability_transformation, allow_none=False
         )
 
     def call(self, inputs):

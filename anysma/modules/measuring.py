@@ -22,7 +22,6 @@ in `anysma.ops.projections`.
 
 import math
 import numbers
-import warnings
 
 import keras
 import numpy as np
@@ -85,21 +84,6 @@ def _check_atom_shape(value, name, allow_none=True):
             f"ints. Received: {name}={value!r}"
         )
     return tuple(int(dim) for dim in value)
-
-
-def _split_input_shape(input_shape, layer):
-    if (
-        not isinstance(input_shape, (list, tuple))
-        or len(input_shape) != 2
-        or not all(isinstance(shape, (list, tuple)) for shape in input_shape)
-    ):
-        raise ValueError(
-            f"{type(layer).__name__} `{layer.name}` expects a module signal "
-            "(signals, dissimilarities) with shapes ((batch, capsules, "
-            "channels, *atom), (batch, prototypes, channels)). "
-            f"Received: input_shape={input_shape}"
-        )
-    return tuple(input_shape[0]), tuple(input_shape[1])
 
 
 def _tile_over_signals(values, signals):
@@ -250,7 +234,7 @@ class PointPrototype(Module):
         return atom_shape
 
     def build(self, input_shape):
-        signals_shape, dissimilarities_shape = _split_input_shape(input_shape, self)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         self.atom_shape = self._check_input_shapes(signals_shape, dissimilarities_shape)
         self.prototypes = self.add_weight(
             name="prototypes",
@@ -316,7 +300,7 @@ class PointPrototype(Module):
         return self.signal_output == "signals"
 
     def compute_output_shape(self, input_shape):
-        signals_shape, dissimilarities_shape = _split_input_shape(input_shape, self)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         batch = signals_shape[0]
         channels = signals_shape[2] if len(signals_shape) > 2 else None
         if channels is None and len(dissimilarities_shape) > 2:
@@ -331,27 +315,6 @@ class PointPrototype(Module):
 
     # === Pre-training ===
 
-    def _split_pre_training_params(self, kmeans_params):
-        """Separate flat k-means kwargs and the nested parameter dicts."""
-        params = dict(kmeans_params)
-        nested = {}
-        for key in ("kmeans_params", "svd_params"):
-            value = params.pop(key, None)
-            if value is not None and not isinstance(value, dict):
-                raise ValueError(
-                    f"`{key}` must be a dict of keyword arguments. "
-                    f"Received: {key}={value!r}"
-                )
-            nested[key] = dict(value or {})
-        duplicates = sorted(set(params) & set(nested["kmeans_params"]))
-        if duplicates:
-            raise ValueError(
-                "k-means parameters were given both as keyword arguments and in "
-                f"`kmeans_params`. Received duplicates: {duplicates}"
-            )
-        kmeans = {**params, **nested["kmeans_params"]}
-        return kmeans, nested["svd_params"]
-
     def _pre_training_signals(self, x_train, capsule_inputs_are_equal):
         """Validate `x_train` (building the module if needed); return NumPy."""
         if isinstance(x_train, (tuple, list)):
@@ -359,35 +322,9 @@ class PointPrototype(Module):
             x_train = x_train[0]
         x_train = np.asarray(keras.ops.convert_to_numpy(x_train))
         tables = self.prototype_tables
-        if x_train.ndim < 4:
-            raise ValueError(
-                "`x_train` must be the module's input signals of shape "
-                "(samples, capsules, channels, *atom) (rank >= 4), e.g. from "
-                "`capsule.get_module_input(module, x)`. Received: "
-                f"x_train.shape={x_train.shape}"
-            )
-        if not np.issubdtype(x_train.dtype, np.number):
-            raise ValueError(
-                f"`x_train` must be numeric. Received: dtype {x_train.dtype}"
-            )
-        if not np.all(np.isfinite(x_train)):
-            raise ValueError("`x_train` contains NaN or infinite values.")
-        capsules = x_train.shape[1]
-        if capsules == 1 and tables.capsule_number > 1:
-            # Shared signals (`InputModule(sparse_signal=True)`): every
-            # capsule sees them; a broadcast view costs no memory.
-            x_train = np.broadcast_to(
-                x_train, (x_train.shape[0], tables.capsule_number) + x_train.shape[2:]
-            )
-            capsules = tables.capsule_number
-        if capsules != tables.capsule_number and not (
-            capsule_inputs_are_equal and capsules >= 1
-        ):
-            raise ValueError(
-                f"`x_train` must have {tables.capsule_number} capsules on axis 1 "
-                f"(prototype_distribution={self.prototype_distribution}). "
-                f"Received: x_train.shape={x_train.shape}"
-            )
+        x_train = pre_training_lib.check_signals(
+            x_train, self.prototype_distribution, capsule_inputs_are_equal
+        )
         if not self.built:
             channels = x_train.shape[2]
             self.build(
@@ -461,16 +398,15 @@ class PointPrototype(Module):
             ValueError: For a wrong shape, NaN or infinite values, a missing
                 class or a class with fewer data points than prototypes.
         """
-        kmeans_params, svd_params = self._split_pre_training_params(kmeans_params)
+        kmeans_params, svd_params = pre_training_lib.split_params(kmeans_params)
         if svd_params and not isinstance(self, PointMatrixPrototype):
             raise ValueError(
                 f"{type(self).__name__} has no matrices, so `svd_params` does "
                 f"not apply. Received: svd_params={svd_params!r}"
             )
         signals = self._pre_training_signals(x_train, capsule_inputs_are_equal)
-        flat = signals.reshape(signals.shape[:3] + (-1,))
         clusters = pre_training_lib.cluster_prototypes(
-            flat,
+            pre_training_lib.flatten_atoms(signals),
             self.prototype_tables.prototypes_per_capsule,
             y_train=y_train,
             capsule_inputs_are_equal=capsule_inputs_are_equal,
@@ -647,27 +583,17 @@ class PointMatrixPrototype(PointPrototype):
     # === Pre-training ===
 
     def _pre_train_matrices(self, clusters, svd_params, kmeans_params):
-        if "random_state" in kmeans_params:
-            # The same seed makes the whole pre-training reproducible.
-            svd_params = {"random_state": kmeans_params["random_state"], **svd_params}
-        features = self.matrices.shape[-2]
-        n_components = self.matrices.shape[-1]
-        if n_components > features:
-            warnings.warn(
-                f"{type(self).__name__} `{self.name}`: the matrices map "
-                f"{features} to {n_components} dimensions, more than the "
-                "data has; pre-training keeps the current matrices and "
-                "initializes the prototypes only.",
-                UserWarning,
-            )
-            return
-        groups = {
-            "global": [clusters.pooled],
-            "local": clusters.prototype_members,
-            "capsule_wise": clusters.capsule_members,
-        }[self.matrix_scope]
-        bases = pre_training_lib.principal_bases(groups, n_components, **svd_params)
-        self._assign(self.matrices, bases, self.matrix_constraint)
+        bases = pre_training_lib.scoped_principal_bases(
+            clusters,
+            self.matrix_scope,
+            features=self.matrices.shape[-2],
+            n_components=self.matrices.shape[-1],
+            svd_params=svd_params,
+            kmeans_params=kmeans_params,
+            owner=f"{type(self).__name__} `{self.name}`",
+        )
+        if bases is not None:
+            self._assign(self.matrices, bases, self.matrix_constraint)
 
     def pre_training(
         self,
@@ -1049,7 +975,7 @@ class _SubspacePrototype(PointMatrixPrototype):
         return orthonormal_initializer
 
     def build(self, input_shape):
-        signals_shape, _ = _split_input_shape(input_shape, self)
+        signals_shape, _ = self._split_signal_shapes(input_shape)
         atom_size = math.prod(d for d in signals_shape[3:] if d is not None)
         subspace_size = math.prod(self.projected_atom_shape)
         too_large = (

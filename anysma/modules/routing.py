@@ -18,37 +18,14 @@ from anysma import probability_transformations
 from anysma import regularizers
 from anysma.api_export import anysma_export
 from anysma.capsule import Module
-from anysma.modules.transformations import split_signal_shapes
+from anysma.capsule import check_norm_axis
 from anysma.ops.routing import gibbs_routing
 from anysma.ops.routing import routing
-
-#: The accepted `norm_axis` values (1 = capsules, i.e. prototypes; 2 = channels).
-NORM_AXES = ("channels", "capsules", 1, 2, -1)
-
-
-def check_norm_axis(norm_axis):
-    if isinstance(norm_axis, bool) or norm_axis not in NORM_AXES:
-        raise ValueError(
-            "`norm_axis` must be 'channels' (or 2, -1) or 'capsules' (or 1). "
-            f"Received: norm_axis={norm_axis!r}"
-        )
-    return norm_axis
-
-
-def get_probability_transformation(identifier):
-    """Resolve `identifier`; `None` is rejected (a routing needs weights)."""
-    if identifier is None:
-        raise ValueError(
-            "`probability_transformation` must be a name such as 'flipmax', a "
-            "configuration dict or a callable. Received: "
-            "probability_transformation=None"
-        )
-    return probability_transformations.get(identifier)
 
 
 def check_routing_shapes(module, input_shape):
     """Check signals `(B, P, C, *A)` and dissimilarities `(B, P, C)`."""
-    signals_shape, dissimilarities_shape = split_signal_shapes(module, input_shape)
+    signals_shape, dissimilarities_shape = module._split_signal_shapes(input_shape)
     if len(signals_shape) < 3 or len(dissimilarities_shape) != 3:
         raise ValueError(
             f"{type(module).__name__} expects signals (batch, prototypes, "
@@ -80,7 +57,7 @@ def check_routing_shapes(module, input_shape):
 
 
 def _routed_shapes(module, input_shape):
-    signals_shape, dissimilarities_shape = split_signal_shapes(module, input_shape)
+    signals_shape, dissimilarities_shape = module._split_signal_shapes(input_shape)
     return (
         dissimilarities_shape[:2] + signals_shape[3:],
         dissimilarities_shape[:2],
@@ -246,8 +223,8 @@ class Routing(Module):
 
     def __init__(self, probability_transformation="flipmax", **kwargs):
         super().__init__(**kwargs)
-        self.probability_transformation = get_probability_transformation(
-            probability_transformation
+        self.probability_transformation = probability_transformations.get(
+            probability_transformation, allow_none=False
         )
 
     def build(self, input_shape):

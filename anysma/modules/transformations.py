@@ -37,26 +37,6 @@ _SCOPE_LETTERS = {"local": "kc", "global": "", "channel_wise": "c", "capsule_wis
 _ATOM_LETTERS = "defghijlopqrstuvwxyz"
 
 
-def split_signal_shapes(module, input_shape):
-    """Return `(signals_shape, dissimilarities_shape)` as tuples.
-
-    Accepts the shapes Keras passes to `build`: a tuple of two shapes, or a
-    list of two lists after loading a `.keras` file.
-    """
-    if (
-        not isinstance(input_shape, (tuple, list))
-        or len(input_shape) != 2
-        or not all(isinstance(shape, (tuple, list)) for shape in input_shape)
-    ):
-        raise TypeError(
-            f"Module `{module.name}` ({type(module).__name__}) expects a module "
-            "signal `(signals, dissimilarities)` as input (put an "
-            "`InputModule` first in the capsule). Received: input_shape="
-            f"{input_shape!r}"
-        )
-    return tuple(input_shape[0]), tuple(input_shape[1])
-
-
 def _check_scope(scope):
     if scope not in SCOPES:
         raise ValueError(
@@ -222,7 +202,7 @@ class LinearTransformation(Module):
         return axis, input_dim, output_dim
 
     def build(self, input_shape):
-        signals_shape, _ = split_signal_shapes(self, input_shape)
+        signals_shape, _ = self._split_signal_shapes(input_shape)
         axis, input_dim, output_dim = self._mapping(signals_shape)
         prefix = _scope_prefix(
             self.scope, _capsule_shape(self, signals_shape), "linear_maps"
@@ -260,7 +240,7 @@ class LinearTransformation(Module):
         return outputs, dissimilarities
 
     def compute_output_shape(self, input_shape):
-        signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         axis, _, output_dim = self._mapping(signals_shape)
         output_shape = list(_capsule_shape(self, signals_shape))
         output_shape[axis] = output_dim
@@ -362,7 +342,7 @@ class AddBias(Module):
         )
 
     def build(self, input_shape):
-        signals_shape, _ = split_signal_shapes(self, input_shape)
+        signals_shape, _ = self._split_signal_shapes(input_shape)
         axes = self._resolved_axes(signals_shape)
         atom_dims = tuple(signals_shape[axis] for axis in axes)
         if any(dim is None for dim in atom_dims):
@@ -395,7 +375,7 @@ class AddBias(Module):
         return signals + biases, dissimilarities
 
     def compute_output_shape(self, input_shape):
-        signals_shape, dissimilarities_shape = split_signal_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
         self._resolved_axes(signals_shape)
         return _capsule_shape(self, signals_shape), dissimilarities_shape
 

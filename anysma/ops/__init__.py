@@ -1,5 +1,9 @@
 """Math of anysma: pure functions of `keras.ops` (no state, no layers)."""
 
+from anysma.ops.competition import class_log_posterior
+from anysma.ops.competition import competition
+from anysma.ops.competition import gibbs_competition
+from anysma.ops.competition import nearest_competition
 from anysma.ops.convolution import space_to_depth_conv2d
 from anysma.ops.distances import capsule_minkowski_distance
 from anysma.ops.distances import capsule_omega_distance
@@ -21,13 +25,10 @@ from anysma.ops.norms import euclidean_norm
 from anysma.ops.norms import p_norm
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
-from anysma.ops.routing import competition
 from anysma.ops.routing import dynamic_routing
-from anysma.ops.routing import gibbs_competition
 from anysma.ops.routing import gibbs_routing
 from anysma.ops.routing import measured_gibbs_routing
 from anysma.ops.routing import mix_dissimilarities
-from anysma.ops.routing import nearest_competition
 from anysma.ops.routing import routing
 from anysma.ops.squash import dynamic_routing_squash
 from anysma.ops.squash import squash
@@ -37,6 +38,7 @@ __all__ = [
     "capsule_omega_distance",
     "capsule_restricted_tangent_distance",
     "capsule_tangent_distance",
+    "class_log_posterior",
     "competition",
     "dynamic_routing",
     "dynamic_routing_squash",

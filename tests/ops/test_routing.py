@@ -2,15 +2,15 @@ import keras
 import numpy as np
 from keras import ops
 
+from anysma.ops.competition import competition
+from anysma.ops.competition import gibbs_competition
+from anysma.ops.competition import nearest_competition
 from anysma.ops.distances import capsule_minkowski_distance
 from anysma.ops.distances import capsule_tangent_distance
-from anysma.ops.routing import competition
 from anysma.ops.routing import dynamic_routing
-from anysma.ops.routing import gibbs_competition
 from anysma.ops.routing import gibbs_routing
 from anysma.ops.routing import measured_gibbs_routing
 from anysma.ops.routing import mix_dissimilarities
-from anysma.ops.routing import nearest_competition
 from anysma.ops.routing import routing
 from anysma.testing import TestCase
 from anysma.testing.gradients import autodiff_gradient
