@@ -95,7 +95,7 @@ class LVQClassifierBase(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def _initial_values(self, prototypes, groups, x, sample_weight, rng):
-        """The initial value of every trainable variable, by its path.
+        """The initial value of every trainable variable, by its role.
 
         Args:
             prototypes: The initial prototypes `(P, n_features)`.

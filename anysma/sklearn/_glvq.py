@@ -88,4 +88,4 @@ class GLVQClassifier(GLVQLossMixin, LVQClassifierBase):
         self._check_glvq_loss_params()
 
     def _initial_values(self, prototypes, groups, x, sample_weight, rng):
-        return {"distance/prototypes": prototypes}
+        return {"prototypes": prototypes}

@@ -14,7 +14,7 @@ from anysma.sklearn._base import _check_real
 from anysma.sklearn._glvq import GLVQ_LOSS_PARAMETERS
 from anysma.sklearn._initialization import principal_directions
 
-MATRICES = "distance/matrices"
+MATRICES = "matrices"
 
 
 def check_n_components(n_components, n_features):
@@ -170,7 +170,7 @@ class GMLVQClassifier(
         n_features = x.shape[1]
         rank = check_n_components(self.n_components, n_features)
         return {
-            "distance/prototypes": prototypes,
+            "prototypes": prototypes,
             MATRICES: initial_omega(x, sample_weight, n_features, rank, rng),
         }
 

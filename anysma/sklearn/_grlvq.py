@@ -99,8 +99,8 @@ class GRLVQClassifier(
         # scaled by sqrt(relevance) = 1 / sqrt(n_features).
         n_features = x.shape[1]
         return {
-            "relevance_scaling/relevance_weights": np.ones(n_features),
-            "distance/prototypes": prototypes / np.sqrt(n_features),
+            "relevances": np.ones(n_features),
+            "prototypes": prototypes / np.sqrt(n_features),
         }
 
     def _set_model_attributes(self, program, values):

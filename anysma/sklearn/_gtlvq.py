@@ -133,7 +133,7 @@ class GTLVQClassifier(GLVQLossMixin, LVQClassifierBase):
             principal_directions(rows, weights, self.subspace_dim_, rng)
             for rows, weights in groups
         ]
-        return {"distance/prototypes": prototypes, "distance/matrices": np.stack(bases)}
+        return {"prototypes": prototypes, "matrices": np.stack(bases)}
 
     def _set_model_attributes(self, program, values):
         prototypes, subspaces = program.read(

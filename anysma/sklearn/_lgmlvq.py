@@ -140,7 +140,7 @@ class LGMLVQClassifier(GLVQLossMixin, LVQClassifierBase):
                 for rows, weights in groups
             ]
         return {
-            "distance/prototypes": prototypes,
+            "prototypes": prototypes,
             MATRICES: np.stack(bases) / np.sqrt(rank),
         }
 

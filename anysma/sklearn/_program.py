@@ -24,7 +24,7 @@ from keras import ops
 
 from anysma import constraints
 from anysma import models
-from anysma.ops.routing import nearest_competition
+from anysma.ops.competition import nearest_competition
 from anysma.sklearn import _autodiff
 
 # Rows per evaluation chunk. Predictions always run on full (zero-padded)
@@ -60,14 +60,20 @@ class LVQProgram:
         model_kwargs: Its constructor arguments, a tuple of `(key, value)`
             pairs.
         scores: What `scores` returns: `"distances"` (the distance to every
-            prototype, from the `"squeeze_routing"` layer) or `"outputs"`
+            prototype, from the model's `routing_module`) or `"outputs"`
             (the model output, e.g. RSLVQ's class log-posteriors).
     """
 
     def __init__(self, model_name, model_kwargs, scores):
         self.model = getattr(models, model_name)(**dict(model_kwargs))
         variables = self.model.trainable_variables
-        self.names = [variable.path for variable in variables]
+        # Parameters are named by their role in the model ("prototypes",
+        # "matrices", ...), so the estimators never spell a layer's name.
+        role_of = {
+            id(variable): role
+            for role, variable in self.model.weights_by_role().items()
+        }
+        self.names = [role_of[id(variable)] for variable in variables]
         self.shapes = [tuple(variable.shape) for variable in variables]
         self.constraints = [variable.constraint for variable in variables]
         self._reparametrizations = [
@@ -80,11 +86,11 @@ class LVQProgram:
             # in eager mode); the same cost computed from the distances
             # (`class_distances`, `glvq_loss_over_dissimilarities`) is
             # finite on every backend.
-            routing = self.model.get_layer("squeeze_routing")
+            routing = self.model.routing_module
             self._scoring = keras.Model(self.model.inputs, routing.output[1])
         else:
             self._scoring = self.model
-        scoring_names = [v.path for v in self._scoring.trainable_variables]
+        scoring_names = [role_of[id(v)] for v in self._scoring.trainable_variables]
         self._scoring_order = [self.names.index(name) for name in scoring_names]
         self._scoring_non_trainable = [
             variable.value for variable in self._scoring.non_trainable_variables
@@ -109,7 +115,7 @@ class LVQProgram:
         tables) applied to the distances `(batch, prototypes)`; returns
         `(batch, classes)`.
         """
-        tables = self.model.get_layer("competition").prototype_tables
+        tables = self.model.competition_module.prototype_tables
         # The competition moves signals along; these carry nothing.
         signals = ops.zeros(tuple(ops.shape(distances)) + (1,), distances.dtype)
         _, class_distances = nearest_competition(
@@ -145,8 +151,8 @@ class LVQProgram:
                 function is built once per key and program.
             sample_loss: `(y_true, scores) -> (batch,)` losses, with
                 `y_true` one-hot and the scores of `scores`.
-            penalty: `None` or a function of the dict `{variable path:
-                value}` returning a scalar.
+            penalty: `None` or a function of the dict `{role: value}` (roles
+                as in `LVQModel.weights_by_role`) returning a scalar.
 
         Returns:
             A function `(values, x, y, w, penalty_scale) -> ((value,

@@ -92,7 +92,7 @@ class RSLVQClassifier(LVQClassifierBase):
         return ("rslvq",), sample_loss, None
 
     def _initial_values(self, prototypes, groups, x, sample_weight, rng):
-        return {"distance/prototypes": prototypes}
+        return {"prototypes": prototypes}
 
     def _fit_probability_scale(self, x, y_index, sample_weight):
         """RSLVQ's posteriors are probabilities already; nothing to fit."""

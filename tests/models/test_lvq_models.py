@@ -77,6 +77,26 @@ class LVQModelChecks:
         )
         self.assertEqual(model.get_layer("distance"), model.measuring_module)
 
+    def test_named_layers_and_weight_roles(self):
+        # The scikit-learn face reaches the model only through these.
+        model = self.make_model()
+        self.assertIsInstance(model.measuring_module, anysma.capsule.Module)
+        self.assertEqual(model.measuring_module.name, model.MEASURING_LAYER)
+        self.assertEqual(model.routing_module.name, model.ROUTING_LAYER)
+        self.assertEqual(model.get_layer(model.INPUT_LAYER).name, "input_module")
+        if isinstance(model, models.RSLVQ):
+            self.assertIsNotNone(model.get_layer(model.POSTERIOR_LAYER))
+        else:
+            self.assertIsInstance(
+                model.competition_module, anysma.modules.NearestCompetition
+            )
+        roles = model.weights_by_role()
+        self.assertIs(roles["prototypes"], model.measuring_module.prototypes)
+        self.assertCountEqual(
+            [id(variable) for variable in roles.values()],
+            [id(variable) for variable in model.trainable_variables],
+        )
+
     def test_config_round_trip(self):
         model = self.make_model(name="lvq_model")
         revived = self.run_serialization_test(model)
