@@ -253,11 +253,11 @@ def _standardize_rslvq_labels(y_true, y_pred, prototype_labels):
             hint="Without `prototype_labels`, prototype i has class i, so "
             "`y_pred` needs one dissimilarity per class. ",
         )
-    num_prototypes = ops.convert_to_tensor(y_pred).shape[-1]
-    if num_prototypes is not None and num_prototypes != len(prototype_labels):
+    proto_number = ops.convert_to_tensor(y_pred).shape[-1]
+    if proto_number is not None and proto_number != len(prototype_labels):
         raise ValueError(
             "`prototype_labels` needs one label per prototype (last axis of "
-            f"`y_pred`, {num_prototypes}). Received: "
+            f"`y_pred`, {proto_number}). Received: "
             f"prototype_labels={prototype_labels!r}"
         )
     return _standardize_labels(y_true, y_pred, prototype_labels)

@@ -111,12 +111,12 @@ def _apply_shared_local(signals, matrices):
     it several times faster than the equivalent einsum.
     """
     size = static_shape(signals)[-1]
-    num_prototypes, _, mapped_size = static_shape(matrices)
+    proto_number, _, mapped_size = static_shape(matrices)
     side_by_side = ops.reshape(
-        ops.transpose(matrices, (1, 0, 2)), (size, num_prototypes * mapped_size)
+        ops.transpose(matrices, (1, 0, 2)), (size, proto_number * mapped_size)
     )
     mapped = ops.matmul(ops.reshape(signals, (-1, size)), side_by_side)
-    return ops.reshape(mapped, (-1, num_prototypes, mapped_size))
+    return ops.reshape(mapped, (-1, proto_number, mapped_size))
 
 
 def _apply_to_prototypes(prototypes, matrices):
@@ -308,7 +308,7 @@ def _clip_theta(theta, bounds):
 
 def _check_pairwise(x, prototypes):
     check_min_rank(x, "x", 1, " (..., features)")
-    check_rank(prototypes, "prototypes", 2, " (num_prototypes, features)")
+    check_rank(prototypes, "prototypes", 2, " (proto_number, features)")
     check_dims_match(
         static_shape(x)[-1],
         static_shape(prototypes)[-1],
@@ -549,8 +549,8 @@ def capsule_operands(signals, prototypes):
     )
     if not (atom_matches and count_matches) or None in prototypes_shape[1:]:
         raise ValueError(
-            "`prototypes` must have shape (num_prototypes, *atom_shape) matching "
-            "signals of shape (batch, num_prototypes or 1, channels, "
+            "`prototypes` must have shape (proto_number, *atom_shape) matching "
+            "signals of shape (batch, proto_number or 1, channels, "
             f"*atom_shape), i.e. ({signals_shape[1]},) + {signals_shape[3:]} "
             "(axis 1 of the signals may be 1: signals shared by all "
             f"prototypes). Received: signals.shape={signals_shape}, "

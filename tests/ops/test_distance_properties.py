@@ -155,10 +155,10 @@ class Case:
         """Whether the non-squared distance is a (pseudo)metric."""
         return self.symmetric and self.order_p >= 1
 
-    def draw_parameters(self, data, dim, num_prototypes):
+    def draw_parameters(self, data, dim, proto_number):
         """The case's matrices (and bounds), by name, drawn by Hypothesis."""
         rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-        leading = (num_prototypes,) if self.local else ()
+        leading = (proto_number,) if self.local else ()
         if self.kind == "omega":
             shape = leading + (dim, self.columns)
             return {"omegas": rng.normal(size=shape).astype("float32")}

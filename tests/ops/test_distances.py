@@ -235,10 +235,10 @@ class PairwiseDistanceTest(TestCase):
 
 
 def np_capsule(signals, prototypes, measure):
-    batch, num_prototypes, channels = signals.shape[:3]
-    out = np.zeros((batch, num_prototypes, channels))
+    batch, proto_number, channels = signals.shape[:3]
+    out = np.zeros((batch, proto_number, channels))
     for b in range(batch):
-        for p in range(num_prototypes):
+        for p in range(proto_number):
             for c in range(channels):
                 out[b, p, c] = measure(
                     signals[b, p, c].reshape(-1), prototypes[p].reshape(-1), p
@@ -532,20 +532,20 @@ def np_capsule_reference(
     signals = np.asarray(signals, "float64")
     prototypes = np.asarray(prototypes, "float64")
     batch, _, channels = signals.shape[:3]
-    num_prototypes = prototypes.shape[0]
+    proto_number = prototypes.shape[0]
     tiled = np.broadcast_to(
-        signals, (batch, num_prototypes, channels) + signals.shape[3:]
-    ).reshape(batch, num_prototypes, channels, -1)
-    differences = tiled - prototypes.reshape(num_prototypes, -1)[None, :, None]
+        signals, (batch, proto_number, channels) + signals.shape[3:]
+    ).reshape(batch, proto_number, channels, -1)
+    differences = tiled - prototypes.reshape(proto_number, -1)[None, :, None]
     if kind == "minkowski":
         return np_p_norm(differences, order_p, squared, epsilon)
     matrices = np.asarray(matrices, "float64")
-    per_prototype = np.broadcast_to(matrices, (num_prototypes,) + matrices.shape[-2:])
+    per_prototype = np.broadcast_to(matrices, (proto_number,) + matrices.shape[-2:])
     mapped = np.einsum("bpcd,pdm->bpcm", differences, per_prototype)
     if kind == "omega":
         return np_p_norm(mapped, order_p, squared, epsilon)
     if bounds is not None:
-        limits = np.broadcast_to(bounds, (num_prototypes, matrices.shape[-1]))
+        limits = np.broadcast_to(bounds, (proto_number, matrices.shape[-1]))
         mapped = np.clip(mapped, -limits[None, :, None], limits[None, :, None])
     residual = differences - np.einsum("bpcr,pdr->bpcd", mapped, per_prototype)
     return np_p_norm(residual, 2, squared, epsilon)
