@@ -15,6 +15,7 @@ from anysma import ops  # noqa: E402
 from anysma import probability_transformations  # noqa: E402
 from anysma import regularizers  # noqa: E402
 from anysma import reject  # noqa: E402
+from anysma import robustness  # noqa: E402
 from anysma import utils  # noqa: E402
 from anysma.capsule import Capsule  # noqa: E402
 from anysma.version import __version__  # noqa: E402
@@ -33,5 +34,6 @@ __all__ = [
     "probability_transformations",
     "regularizers",
     "reject",
+    "robustness",
     "utils",
 ]

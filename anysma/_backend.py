@@ -7,11 +7,12 @@ Keras writes ``"backend": "tensorflow"`` into it on first use, so it does not
 tell a user's choice from Keras' default.)
 
 TensorFlow's C++ start-up messages (INFO and WARNING lines printed when it is
-loaded, as the backend or by any code that imports it) are kept off the
-terminal by defaulting ``TF_CPP_MIN_LOG_LEVEL`` to ``2``; errors still
-print. TensorFlow reads the variable once, when it is first imported, so
-this happens here, before Keras is imported. A value the user has set is
-kept.
+loaded, as the backend or by any code that imports it, such as the CPU
+feature notice) are quieted by defaulting ``TF_CPP_MIN_LOG_LEVEL`` to ``2``;
+errors still print. (TensorFlow 2.21 prints its oneDNN notice before its
+logging reads the variable, so that one line remains.) TensorFlow reads the
+variable once, when it is first imported, so this happens here, before
+Keras is imported. A value the user has set is kept.
 """
 
 import importlib.util

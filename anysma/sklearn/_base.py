@@ -20,10 +20,10 @@ from sklearn.utils.validation import validate_data
 
 from anysma import losses
 from anysma.models.lvq import resolve_prototypes_per_class
-from anysma.sklearn import _autodiff
 from anysma.sklearn import _initialization
 from anysma.sklearn import _program
 from anysma.sklearn import _solvers
+from anysma.utils import autodiff as _autodiff
 
 _FLOAT_DTYPES = (np.float64, np.float32)
 

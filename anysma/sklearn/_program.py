@@ -25,7 +25,7 @@ from keras import ops
 from anysma import constraints
 from anysma import models
 from anysma.ops.competition import nearest_competition
-from anysma.sklearn import _autodiff
+from anysma.utils import autodiff as _autodiff
 
 # Rows per evaluation chunk. Predictions always run on full (zero-padded)
 # chunks, so that every sample goes through the same computation whatever

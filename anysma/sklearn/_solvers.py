@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 from scipy import optimize
 
-from anysma.sklearn import _autodiff
+from anysma.utils import autodiff as _autodiff
 
 SOLVERS = ("lbfgs", "adam", "sgd")
 

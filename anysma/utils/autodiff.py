@@ -1,9 +1,10 @@
-"""Backend plumbing of the estimators: gradients, compilation, padding.
+"""Backend plumbing: gradients, compilation, padding, thread limits.
 
-The estimators keep their parameters as NumPy arrays and evaluate the Keras
-models statelessly (`model.stateless_call`), so one model serves every
-estimator of the same structure. This module turns a function of a list of
-tensors into what the solvers need, on every trainable backend:
+The scikit-learn estimators keep their parameters as NumPy arrays and
+evaluate the Keras models statelessly (`model.stateless_call`), so one model
+serves every estimator of the same structure; `anysma.robustness` attacks a
+model with gradients of its inputs. This module turns a function of a list
+of tensors into what they need, on every trainable backend:
 
 - `value_and_grad(fn)`: `(value, gradients)` of a scalar function of a list
   of tensors (`jax.value_and_grad`, `torch.autograd.grad`,
