@@ -48,6 +48,13 @@ The module has three layers:
    Chow's rule (minimize `errors + rejection_cost * rejections`) or for a
    target coverage.
 
+Wherever a function takes a `model`, it also takes a fitted estimator of
+`anysma.sklearn` (`GLVQClassifier`, ..., `RSLVQClassifier`): it runs on the
+estimator's `to_keras_model()`, its labels `y` are values of `classes_`,
+and the labels it returns are class indices into `classes_` (the
+estimators' own `confidence` and `predict_with_rejection` methods return
+labels of `classes_`).
+
 The models' predictions are those of the models themselves: the class of
 the nearest prototype for the GLVQ family (`GLVQ`, `GMLVQ`, `LGMLVQ`,
 `GRLVQ`, `GTLVQ`, `RTLVQ`; the argmax of their output) and the argmax of
@@ -171,6 +178,53 @@ def _check_model(model):
             f"Received: model of type {type(model).__name__}"
         )
     return model
+
+
+def _is_estimator(model):
+    """Whether `model` is a scikit-learn estimator of `anysma.sklearn`.
+
+    Duck typing (a `to_keras_model` method), so that this module does
+    not import `anysma.sklearn` (which builds on it).
+    """
+    return callable(getattr(model, "to_keras_model", None))
+
+
+def _resolve_model(model, x=None, y=None):
+    """`(model, x, y)` with a fitted estimator replaced by its Keras model.
+
+    For an estimator of `anysma.sklearn`: `to_keras_model()` (which raises
+    `NotFittedError` before `fit`), `x` validated as its own methods do
+    (float32), and the labels `y` (values of `classes_`) mapped to class
+    indices. Anything else is returned as it is.
+    """
+    if not _is_estimator(model):
+        return model, x, y
+    keras_model = model.to_keras_model()
+    if x is not None:
+        from sklearn.utils.validation import validate_data
+
+        x = validate_data(model, x, reset=False, dtype=(np.float64, np.float32))
+        x = x.astype(keras.backend.standardize_dtype(keras_model.inputs[0].dtype))
+    if y is not None:
+        y = _estimator_class_ids(model.classes_, y)
+    return keras_model, x, y
+
+
+def _estimator_class_ids(classes, y):
+    """The indices in `classes` (sorted) of the labels `y` `(samples,)`."""
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(
+            "For a scikit-learn estimator, `y` must be 1-D class labels (values "
+            f"of `classes_`). Received: y.shape={labels.shape}"
+        )
+    unknown = ~np.isin(labels, classes)
+    if np.any(unknown):
+        raise ValueError(
+            f"`y` holds labels that are not in `classes_` {classes.tolist()}. "
+            f"Received: unknown labels {np.unique(labels[unknown]).tolist()}"
+        )
+    return np.searchsorted(classes, labels).astype("int64")
 
 
 def _has_posteriors(model):
@@ -481,7 +535,8 @@ def confidence(model, x, score=None, batch_size=None):
 
     Args:
         model: An LVQ model of `anysma.models` (`GLVQ`, `GMLVQ`, `LGMLVQ`,
-            `GRLVQ`, `GTLVQ`, `RTLVQ` or `RSLVQ`).
+            `GRLVQ`, `GTLVQ`, `RTLVQ` or `RSLVQ`), or a fitted estimator of
+            `anysma.sklearn` (see the module docstring).
         x: Features `(samples, input_dim)`.
         score: `"relative_similarity"`, `"winner_distance"`, `"posterior"`
             or `None`: `"posterior"` for `RSLVQ`, `"relative_similarity"`
@@ -502,6 +557,7 @@ def confidence(model, x, score=None, batch_size=None):
     ...            score="winner_distance").tolist()
     [-2.0]
     """
+    model, x, _ = _resolve_model(model, x)
     _check_model(model)
     score = _check_score(score, model)
     return _scores(model, x, score, batch_size, with_labels=False)[1]
@@ -515,7 +571,8 @@ def predict_with_confidence(model, x, score=None, batch_size=None):
     largest posterior for `RSLVQ`.
 
     Args:
-        model: An LVQ model of `anysma.models`.
+        model: An LVQ model of `anysma.models`, or a fitted estimator of
+            `anysma.sklearn` (see the module docstring).
         x: Features `(samples, input_dim)`.
         score: The confidence score; see `confidence`.
         batch_size: Batch size of the forward pass.
@@ -535,6 +592,7 @@ def predict_with_confidence(model, x, score=None, batch_size=None):
     >>> labels.tolist(), confidences.tolist()
     ([0, 1], [1.0, 1.0])
     """
+    model, x, _ = _resolve_model(model, x)
     _check_model(model)
     score = _check_score(score, model)
     return _scores(model, x, score, batch_size, with_labels=True)
@@ -549,7 +607,8 @@ def predict_with_rejection(
     (`confidence >= threshold`) and gets `reject_label` otherwise.
 
     Args:
-        model: An LVQ model of `anysma.models`.
+        model: An LVQ model of `anysma.models`, or a fitted estimator of
+            `anysma.sklearn` (see the module docstring).
         x: Features `(samples, input_dim)`.
         threshold: The smallest accepted confidence, a number (not NaN);
             e.g. from `choose_threshold`. For `score="winner_distance"` it
@@ -576,6 +635,7 @@ def predict_with_rejection(
     ...     threshold=0.2).tolist()
     [0, -1]
     """
+    model, x, _ = _resolve_model(model, x)
     _check_model(model)
     threshold = check_number(threshold, "threshold", finite=False)
     reject_label = check_int(reject_label, "reject_label")
@@ -669,10 +729,11 @@ def accuracy_coverage_curve(model, x, y, score=None, batch_size=None):
     directly.
 
     Args:
-        model: An LVQ model of `anysma.models`.
+        model: An LVQ model of `anysma.models`, or a fitted estimator of
+            `anysma.sklearn` (see the module docstring).
         x: Features `(samples, input_dim)`.
         y: The true classes, integers `(samples,)` or one-hot
-            `(samples, classes)`.
+            `(samples, classes)`; for an estimator, labels of `classes_`.
         score: The confidence score; see `confidence`.
         batch_size: Batch size of the forward pass.
 
@@ -691,6 +752,7 @@ def accuracy_coverage_curve(model, x, y, score=None, batch_size=None):
     >>> curve.coverage.tolist(), curve.accuracy.tolist()
     ([1.0, 0.6666666666666666, 0.3333333333333333], [0.6666666666666666, 1.0, 1.0])
     """
+    model, x, y = _resolve_model(model, x, y)
     if not hasattr(model, "prototype_dissimilarities"):
         raise TypeError(
             "`model` must be an LVQ model of `anysma.models`; for precomputed "

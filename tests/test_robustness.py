@@ -570,3 +570,21 @@ def test_public_namespace():
         "empirical_robust_accuracy",
     ):
         assert callable(getattr(robustness, name))
+
+
+def test_shared_constant_shortcut_equals_the_pairwise_radius():
+    # One constant for all prototypes takes the (d- - d+) / (2c) shortcut;
+    # nudging one constant forces the pairwise max-min: both must agree.
+    from anysma import robustness
+
+    rng = np.random.default_rng(3)
+    distances = rng.random((300, 12))
+    labels = np.repeat(np.arange(4), 3)
+    predictions = labels[distances.argmin(axis=1)]
+    shared = np.full(12, 0.7)
+    nudged = shared.copy()
+    nudged[0] *= 1 + 1e-9
+    fast = robustness._pairwise_radii(distances, shared, labels, predictions)
+    slow = robustness._pairwise_radii(distances, nudged, labels, predictions)
+    np.testing.assert_allclose(fast, slow, rtol=1e-6)
+    assert np.all(fast >= 0) and np.any(fast > 0)

@@ -33,6 +33,7 @@ and `RSLVQ.POSTERIOR_LAYER` (`"class_log_posterior"`).
 """
 
 import numbers
+import weakref
 
 import keras
 import numpy as np
@@ -290,6 +291,11 @@ class ClassLogPosterior(keras.layers.Layer):
 # === Models ===
 
 
+# The partial model of `prototype_dissimilarities` per model, so that
+# repeated calls reuse its compiled predict function (a new partial model
+# compiles again: about 1.5 s per call on JAX). Entries vanish with the model.
+_DISSIMILARITY_MODELS = weakref.WeakKeyDictionary()
+
 # The layer names of the models' graph; the models expose them as class
 # attributes and accessors, and the scikit-learn face asks for them.
 _INPUT_LAYER = "input_module"
@@ -449,7 +455,10 @@ class LVQModel(GuardedModel):
             `prototype_labels[j]`.
         """
         self.check_input_shapes(x)
-        model = keras.Model(self.inputs, self.routing_module.output[1])
+        model = _DISSIMILARITY_MODELS.get(self)
+        if model is None:
+            model = keras.Model(self.inputs, self.routing_module.output[1])
+            _DISSIMILARITY_MODELS[self] = model
         # The partial model shares this model's variables.
         with self._variables_kept_on_error():
             return model.predict(x, batch_size=batch_size, verbose=0)

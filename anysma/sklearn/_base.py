@@ -282,6 +282,8 @@ class LVQClassifierBase(ClassifierMixin, BaseEstimator):
 
     def _finish(self, program, values, x, y_index, sample_weight):
         self._values = values
+        # The cached Keras model of `_keras_model` holds the old parameters.
+        self.__dict__.pop("_keras_model_cache", None)
         self._set_model_attributes(program, values)
         self.prototype_labels_ = self.classes_[self._prototype_labels]
         self._fit_probability_scale(x, y_index, sample_weight)
@@ -495,6 +497,174 @@ class LVQClassifierBase(ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_values")
+
+    # === Keras model, reject option and robustness ===
+
+    def to_keras_model(self):
+        """A new `anysma.models` model with the fitted parameters.
+
+        The model has the estimator's type and structure (`GLVQ`, `GMLVQ`,
+        `GRLVQ`, `LGMLVQ`, `GTLVQ` or `RSLVQ`, with the same number of
+        prototypes per class and metric) and computes the same distances
+        (or, for RSLVQ, class log-posteriors) as the estimator; its class
+        `k` is `classes_[k]`. It is independent of the estimator: training
+        or changing it leaves the estimator as it is. Every call builds a
+        new model.
+
+        Returns:
+            An uncompiled Keras model of `anysma.models`.
+
+        Raises:
+            NotFittedError: Before `fit`.
+        """
+        from anysma import models
+
+        check_is_fitted(self)
+        model_name, model_kwargs, _ = self._program_key
+        model = getattr(models, model_name)(**dict(model_kwargs))
+        # The stored values are the constrained (reparametrized) parameters
+        # that the program evaluates as they are; `assign` applies no
+        # constraint, so the model computes the same distances.
+        names = self._program().names
+        for role, variable in model.weights_by_role().items():
+            value = np.asarray(self._values[names.index(role)], dtype=variable.dtype)
+            variable.assign(value.reshape(tuple(variable.shape)))
+        return model
+
+    def _keras_model(self):
+        """`to_keras_model()`, built once per fit (a private cache)."""
+        check_is_fitted(self)
+        cache = self.__dict__.get("_keras_model_cache")
+        if cache is None or cache[0] is not self._values:
+            cache = (self._values, self.to_keras_model())
+            self._keras_model_cache = cache
+        return cache[1]
+
+    def __getstate__(self):
+        # The cached Keras model is rebuilt on demand; it is not pickled.
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop("_keras_model_cache", None)
+        return state
+
+    def _trust_inputs(self, X):
+        check_is_fitted(self)
+        x = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return x.astype("float32")
+
+    def confidence(self, X, score=None):
+        """The confidence of the prediction of every sample (higher: surer).
+
+        See `anysma.reject.confidence`: `"relative_similarity"` `(d- - d+)
+        / (d- + d+)` in `[0, 1]` (`d+` the distance to the winning
+        prototype, `d-` to the closest prototype of another class; the
+        default of the GLVQ family), `"winner_distance"` (the **negative**
+        distance `-d+`) or `"posterior"` (RSLVQ only, its default: the
+        largest class posterior).
+
+        Args:
+            X: Features `(n_samples, n_features)`.
+            score: `"relative_similarity"`, `"winner_distance"`,
+                `"posterior"` or `None` (the default of the model).
+
+        Returns:
+            A float array `(n_samples,)`.
+        """
+        from anysma import reject
+
+        x = self._trust_inputs(X)
+        return reject.confidence(self._keras_model(), x, score=score)
+
+    def _reject_label(self, reject_label):
+        classes = self.classes_
+        if reject_label is None:
+            if np.issubdtype(classes.dtype, np.number):
+                reject_label = -1
+            elif np.issubdtype(classes.dtype, np.str_) or all(
+                isinstance(label, str) for label in classes
+            ):
+                reject_label = "reject"
+            else:
+                raise ValueError(
+                    "`reject_label` must be given for class labels that are "
+                    "neither numbers nor strings. Received: classes_ of dtype "
+                    f"{classes.dtype}"
+                )
+        if np.any(classes == reject_label):
+            raise ValueError(
+                "`reject_label` must not be a class label (a value of "
+                f"`classes_` {classes.tolist()}). Received: "
+                f"reject_label={reject_label!r}"
+            )
+        try:
+            dtype = np.result_type(classes, np.asarray([reject_label]))
+        except TypeError:
+            dtype = np.dtype(object)
+        if dtype.kind == "V":
+            dtype = np.dtype(object)
+        return reject_label, dtype
+
+    def predict_with_rejection(self, X, threshold, score=None, reject_label=None):
+        """Predict the class of every sample, or reject it where unsure.
+
+        A sample is accepted where `confidence(X, score) >= threshold` and
+        gets the label of `predict(X)`; a rejected one gets `reject_label`.
+
+        Args:
+            X: Features `(n_samples, n_features)`.
+            threshold: The smallest accepted confidence, a number; e.g. from
+                `anysma.reject.choose_threshold` on validation data. For
+                `score="winner_distance"` a negative distance.
+            score: The confidence score; see `confidence`.
+            reject_label: The label of rejected samples, not a value of
+                `classes_`. `None`: `-1` for numeric classes, `"reject"` for
+                string classes; other classes need an explicit label.
+
+        Returns:
+            An array `(n_samples,)` of values of `classes_` and
+            `reject_label`, in a dtype that holds both (e.g. integers for
+            integer classes and `-1`, strings for string classes; `object`
+            where no other dtype does).
+        """
+        from anysma.utils.validation import check_number
+
+        check_is_fitted(self)
+        threshold = check_number(threshold, "threshold", finite=False)
+        reject_label, dtype = self._reject_label(reject_label)
+        accepted = self.confidence(X, score=score) >= threshold
+        labels = self.predict(X).astype(dtype)
+        labels[~accepted] = reject_label
+        return labels
+
+    def certified_radius(self, X, norm=2):
+        """The certified robustness radius of every sample (GLVQ family).
+
+        No perturbation with `||delta||_norm < radius` changes the class
+        that the estimator predicts for `X + delta`: the hypothesis margin
+        `(d- - d+) / (2 c)` of `anysma.robustness.certified_radius`.
+        RSLVQ predicts by posteriors, not by the nearest prototype, and
+        raises a `ValueError`.
+
+        Args:
+            X: Features `(n_samples, n_features)`.
+            norm: The norm of the perturbations: `1`, `2`, `numpy.inf` or
+                `"inf"`.
+
+        Returns:
+            A float64 array `(n_samples,)` of non-negative radii.
+        """
+        from anysma import robustness
+
+        check_is_fitted(self)
+        if self._scores != "distances":
+            raise ValueError(
+                f"{type(self).__name__} has no certified radius: the "
+                "certificate applies to the nearest prototype rule (the GLVQ "
+                "family), and this model predicts by class posteriors. Use "
+                "`anysma.robustness.attack` or `empirical_robust_accuracy`."
+            )
+        x = self._trust_inputs(X)
+        return robustness.certified_radius(self._keras_model(), x, norm=norm)
 
 
 def _hashable(value):
