@@ -35,6 +35,22 @@ def write_atomically(path, text):
     os.replace(temporary, path)
 
 
+def replace_section(path, start, end, section):
+    """Replace the text between the markers `start` and `end` of the file
+    `path` by `section` (which holds both markers), or append it."""
+    text = ""
+    if os.path.exists(path):
+        with open(path) as stream:
+            text = stream.read()
+    if start in text and end in text:
+        before = text[: text.index(start)]
+        after = text[text.index(end) + len(end) :].lstrip("\n")
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    write_atomically(path, text)
+
+
 def _read(path):
     try:
         with open(path) as handle:

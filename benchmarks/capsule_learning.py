@@ -331,17 +331,7 @@ def markdown_section(directory=HERE):
 
 def update_results_md(path, section):
     """Replace (or append) the capsule_learning section of `path`."""
-    text = ""
-    if os.path.exists(path):
-        with open(path) as stream:
-            text = stream.read()
-    if SECTION_START in text and SECTION_END in text:
-        before = text[: text.index(SECTION_START)]
-        after = text[text.index(SECTION_END) + len(SECTION_END) :].lstrip("\n")
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    _report.write_atomically(path, text)
+    _report.replace_section(path, SECTION_START, SECTION_END, section)
 
 
 def main(argv=None):
