@@ -88,16 +88,17 @@ import keras
 import numpy as np
 from keras import ops
 
+from anysma.models.lvq import _to_numpy
 from anysma.ops._validation import static_shape
 from anysma.ops.reductions import selected_max
 from anysma.ops.reductions import selected_min
+from anysma.probability_transformations import _to_compute_dtype
 from anysma.utils.validation import check_int
 from anysma.utils.validation import check_number
 from anysma.utils.validation import check_option
 
 SCORES = ("relative_similarity", "winner_distance", "posterior")
 
-_HALF_DTYPES = ("float16", "bfloat16")
 
 # === Argument checks ===
 
@@ -154,16 +155,6 @@ def _check_dissimilarities(dissimilarities, prototypes=None):
             f"Received: dissimilarities.shape={shape}"
         )
     return tensors, dtype
-
-
-def _to_compute_dtype(tensors):
-    """Return `(tensors in the compute dtype, dtype of the result)`."""
-    tensors = ops.convert_to_tensor(tensors)
-    dtype = keras.backend.standardize_dtype(tensors.dtype)
-    if "float" not in dtype:
-        dtype = keras.config.floatx()
-    compute_dtype = "float32" if dtype in _HALF_DTYPES else dtype
-    return ops.cast(tensors, compute_dtype), dtype
 
 
 def _check_model(model):
@@ -497,10 +488,6 @@ def posterior_confidence(log_posteriors):
 
 
 # === Models ===
-
-
-def _to_numpy(value):
-    return np.asarray(keras.ops.convert_to_numpy(value))
 
 
 def _scores(model, x, score, batch_size, with_labels):
