@@ -33,3 +33,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_large)
         if "requires_trainable_backend" in item.keywords and not trainable:
             item.add_marker(skip_untrainable)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_doctests(request):
+    """Docstring examples run seeded, in a scratch folder, with `np` at hand.
+
+    Only doctest items are touched: examples that draw random numbers or
+    write files then give the same output on every run and leave nothing in
+    the checkout.
+    """
+    if not isinstance(request.node, pytest.DoctestItem):
+        yield
+        return
+    import numpy
+
+    keras.utils.set_random_seed(0)
+    request.node.dtest.globs.setdefault("np", numpy)
+    folder = request.getfixturevalue("tmp_path")
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

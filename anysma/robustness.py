@@ -17,8 +17,9 @@ norm), a constant `c` with `||v||_s <= c ||v||` for all `v` turns this into
     radius = (d- - d+) / (2 c).
 
 All distances here are the models' own, `sqrt` of the squared distances
-that the models compute (clamped at 0 first). Every distance of the models
-has the form `d_j(x) = ||A_j x - v_j||_2`, a Euclidean distance after a
+that the models compute (clamped at 0 first; a `GLVQ` with another
+Minkowski order than 2 computes the norm itself). Every other distance of
+the models has the form `d_j(x) = ||A_j x - v_j||_2`, a Euclidean distance after a
 linear map `A_j` (for the tangent models: the distance to a set), so it
 is `c_j`-Lipschitz, `|d_j(x + delta) - d_j(x)| <= c_j ||delta||`, with
 `c_j` the operator norm of `A_j` from the perturbation norm to L2. The
@@ -37,7 +38,10 @@ matrix `M` that maps row vectors, `v -> v M`; `sigma_max` the largest
 singular value):
 
 - `GLVQ`, `d_j(x) = ||x - w_j||`: `c = 1` (`norm=2`), `1` (`norm=1`),
-  `sqrt(D)` (`norm=inf`).
+  `sqrt(D)` (`norm=inf`). With `order_p=p` (`d_j(x) = ||x - w_j||_p`, not
+  squared): `c = D^max(0, 1/p - 1/norm)` by Hoelder's inequality, e.g. 1
+  for an L-infinity GLVQ against L-infinity perturbations (the model's own
+  norm: the exact hypothesis margin `(d- - d+) / 2`), and against L2 ones.
 - `GRLVQ`, `d_j(x) = sqrt(sum_i lambda_i (x_i - w_ji)^2)`:
   `sqrt(max_i lambda_i)` (`norm=2` and `norm=1`), `sqrt(sum_i lambda_i)`
   (= 1, `norm=inf`).
@@ -239,17 +243,26 @@ def _model_type(model):
     )
 
 
+def _order_p(model):
+    """The order of the model's Minkowski distance (2 for the matrix models)."""
+    return float(getattr(model.measuring_module, "order_p", 2))
+
+
 def _check_measuring(model):
-    """Whether the distances are squared; raise for other orders than 2."""
-    measuring = model.measuring_module
-    order_p = getattr(measuring, "order_p", 2)
-    if order_p != 2:
+    """Whether the distances are squared; raise for unsupported orders.
+
+    `GLVQ` may use any Minkowski order `p >= 1` (a norm); the other models
+    need the Euclidean one, for which their constants are derived.
+    """
+    order_p = _order_p(model)
+    plain_glvq = _model_type(model) == "GLVQ"
+    if (plain_glvq and not order_p >= 1) or (not plain_glvq and order_p != 2):
+        needed = "an order p >= 1" if plain_glvq else "the Euclidean norm"
         raise ValueError(
-            "The robustness certificate needs the Euclidean norm in the "
-            f"measuring module of {type(model).__name__}. Received: "
-            f"order_p={order_p!r}"
+            f"The robustness certificate needs {needed} in the measuring "
+            f"module of {type(model).__name__}. Received: order_p={order_p!r}"
         )
-    return bool(getattr(measuring, "squared_dissimilarity", False))
+    return bool(getattr(model.measuring_module, "squared_dissimilarity", False))
 
 
 # === Lipschitz constants ===
@@ -311,8 +324,11 @@ def _per_prototype(values, scope, prototype_labels):
     return values
 
 
-def _identity_constant(norm, features):
-    return np.sqrt(features) if norm == np.inf else 1.0
+def _identity_constant(norm, features, order_p=2.0):
+    """`c` with `||v||_p <= c ||v||_norm` for `v` in `R^features`: Hoelder's
+    inequality gives `features^max(0, 1/p - 1/norm)`, which is attained."""
+    exponent = max(0.0, 1.0 / order_p - 1.0 / norm)
+    return float(features) ** exponent
 
 
 def _lipschitz_constants(model, kind, norm):
@@ -321,7 +337,8 @@ def _lipschitz_constants(model, kind, norm):
     measuring = model.measuring_module
     features = int(model.prototypes.shape[-1])
     if kind == "GLVQ":
-        return np.full(len(labels), _identity_constant(norm, features))
+        constant = _identity_constant(norm, features, _order_p(model))
+        return np.full(len(labels), constant)
     if kind == "GRLVQ":
         scales = np.sqrt(np.maximum(_to_numpy(model.relevance_scaling.relevances), 0))
         if norm == np.inf:
@@ -522,7 +539,7 @@ def certified_accuracy(model, x, y, epsilon, norm=2, batch_size=None):
 
 def _euclidean_map(model, kind):
     """`(A, v)`: the model's distances are `||x A - v_j||^2`, float64."""
-    if kind == "GLVQ":
+    if kind == "GLVQ" and _order_p(model) == 2:
         prototypes = _to_numpy(model.measuring_module.prototypes)
         prototypes = prototypes.reshape(prototypes.shape[0], -1)
         return np.eye(prototypes.shape[-1]), prototypes
@@ -538,7 +555,9 @@ def _euclidean_map(model, kind):
         "`exact_euclidean_margin` supports the models with a squared "
         "Euclidean distance after one global linear map: GLVQ, GRLVQ and "
         "GMLVQ (local matrices and tangent distances give quadratic decision "
-        f"borders). Received: model of type {type(model).__name__}"
+        "borders; other Minkowski orders than 2 give piecewise ones). "
+        f"Received: model of type {type(model).__name__} with order_p="
+        f"{_order_p(model)!r}"
     )
 
 

@@ -157,7 +157,8 @@ def register_weights(
     Returns:
         The new registry entry (a dict).
 
-    Example:
+    Example (not run by the test suite: it would change the registry of
+    the running session):
 
     >>> register_weights(  # doctest: +SKIP
     ...     "mnist", "https://example.org/mnist.weights.h5", "ab12…",
@@ -300,7 +301,8 @@ def check_weights_file(path, remedy=""):
         anysma.datasets.DamagedFileError: The file is damaged or no weights
             file (a `ValueError` naming `path`).
 
-    Example:
+    Example (not run by the test suite: it needs a trained weights
+    file):
 
     >>> check_weights_file("final.weights.h5")  # doctest: +SKIP
     'final.weights.h5'
@@ -370,7 +372,8 @@ def get_weights(name_or_path, cache_dir=None, verbose=True):
             the weights), or a download with the wrong sha256 (deleted).
         OSError: The download failed.
 
-    Example:
+    Example (not run by the test suite: it downloads the registered
+    weights):
 
     >>> model.load_weights(get_weights("mnist"))  # doctest: +SKIP
 
@@ -437,7 +440,8 @@ def export_weights(model, path, name=None, url=None, experiment=None, descriptio
         (bytes), `url`, `experiment`, `description`,
         `keras_version` and `backend`.
 
-    Example:
+    Example (not run by the test suite: it needs a trained model and a
+    place to publish the file):
 
     >>> entry = export_weights(model, "out/mnist.weights.h5")  # doctest: +SKIP
     >>> register_weights("mnist", url, entry["sha256"])  # doctest: +SKIP

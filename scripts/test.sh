@@ -15,4 +15,7 @@ for backend in jax torch tensorflow; do
     echo "=== KERAS_BACKEND=${backend} ==="
     KERAS_BACKEND="${backend}" python -m pytest -n 2 -q "$@" || status=1
 done
+# Every `>>>` example of the docstrings, once (on JAX).
+echo "=== docstring examples (KERAS_BACKEND=jax) ==="
+KERAS_BACKEND=jax python -m pytest -n 2 -q --doctest-modules anysma || status=1
 exit "${status}"

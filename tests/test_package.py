@@ -32,3 +32,25 @@ class PackageTest(TestCase):
                 check=True,
             )
         self.assertEqual(result.stdout.strip().splitlines()[-1], "GMLVQ")
+
+    def test_every_skipped_docstring_example_says_why(self):
+        # scripts/test.sh runs every docstring example; one that is skipped
+        # must say in its "Example" header why the test suite cannot run it.
+        root = os.path.dirname(anysma.__file__)
+        unexplained = []
+        for folder, _, files in os.walk(root):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as stream:
+                    lines = stream.read().splitlines()
+                header = ""
+                for number, line in enumerate(lines, start=1):
+                    if line.strip().startswith("Example"):
+                        header = " ".join(lines[number - 1 : number + 1])
+                    if "doctest: +SKIP" in line and (
+                        "not run by the test suite" not in header
+                    ):
+                        unexplained.append(f"{os.path.relpath(path, root)}:{number}")
+        self.assertEqual(unexplained, [])

@@ -213,6 +213,60 @@ def test_radii_of_the_norms_are_related(name):
     assert np.all(linf <= l2 * (1 + 1e-9))  # c_inf >= c_2 always.
 
 
+@pytest.mark.requires_trainable_backend
+@pytest.mark.parametrize("order_p", [1, 3, np.inf])
+def test_minkowski_glvq_radius_matches_numpy_and_holds(order_p):
+    """A GLVQ on `||x - w||_p`: c = D^max(0, 1/p - 1/norm) (Hoelder)."""
+    model = anysma.models.GLVQ(
+        input_dim=FEATURES,
+        num_classes=NUM_CLASSES,
+        prototypes_per_class=PER_CLASS,
+        order_p=order_p,
+    )
+    random = np.random.RandomState(11)
+    prototypes = 2.0 * random.normal(size=model.prototypes.shape)
+    model.measuring_module.prototypes.assign(prototypes.astype("float32"))
+    x = random_samples(seed=12)
+    differences = x.astype("float64")[:, None, :] - prototypes[None]
+    distances = np.linalg.norm(differences, ord=order_p, axis=-1)
+    np.testing.assert_allclose(
+        model.prototype_dissimilarities(x), distances, rtol=1e-4, atol=1e-4
+    )
+    predictions = predictions_of(model, x)
+    for norm in NORMS:
+        exponent = max(0.0, 1.0 / order_p - 1.0 / norm)
+        radii = robustness.certified_radius(model, x, norm=norm)
+        expected = np_hypothesis_margin(
+            distances, model.prototype_labels, FEATURES**exponent
+        )
+        np.testing.assert_allclose(radii, expected, rtol=1e-4, atol=1e-4)
+        kept = radii > 1e-2
+        directions = [random_directions(x.shape, norm, random) for _ in range(3)]
+        directions.append(worst_directions(model, x, norm))
+        moved = x[None] + 0.99 * radii[None, :, None] * np.stack(directions)
+        changed = predictions_of(model, moved.reshape(-1, FEATURES).astype("float32"))
+        changed = np.any(changed.reshape(len(directions), -1) != predictions, axis=0)
+        assert not np.any(changed & kept), (norm, np.flatnonzero(changed & kept))
+    with pytest.raises(ValueError, match="GLVQ, GRLVQ and GMLVQ"):
+        robustness.exact_euclidean_margin(model, x)
+
+
+@pytest.mark.requires_trainable_backend
+def test_maximum_norm_radius_is_tight_between_two_prototypes():
+    model = anysma.models.GLVQ(input_dim=2, num_classes=2, order_p=np.inf)
+    prototypes = np.array([[0.0, 0.0], [4.0, 0.0]], "float32")
+    model.measuring_module.prototypes.assign(prototypes)
+    x = np.array([[1.0, 0.5]], "float32")
+    # d+ = 1, d- = 3: no L-infinity step below 1 flips the prediction, and
+    # one just beyond it along the first axis does.
+    np.testing.assert_allclose(robustness.certified_radius(model, x, norm="inf"), [1])
+    assert predictions_of(model, x + np.array([[0.99, 0.99]], "float32"))[0] == 0
+    assert predictions_of(model, x + np.array([[1.01, 0.0]], "float32"))[0] == 1
+    for order_p in (0.5, -1, True, "inf"):
+        with pytest.raises(ValueError, match="`order_p` must be a number >= 1"):
+            anysma.models.GLVQ(input_dim=2, num_classes=2, order_p=order_p)
+
+
 def worst_directions(model, x, norm):
     """Unit perturbations (in `norm`) toward the closest other-class prototype."""
     prototypes = np.asarray(model.prototypes, "float64")

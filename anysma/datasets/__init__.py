@@ -74,7 +74,8 @@ def status(data_dir=None):
         `DamagedFileError`, else `None`); and `"source"` (where the data
         comes from).
 
-    Example:
+    Example (not run by the test suite: its output depends on the files
+    of the machine):
 
     >>> for entry in status():  # doctest: +SKIP
     ...     print(entry["name"], entry["state"], entry["location"])

@@ -159,7 +159,8 @@ def load_data(data_dir=None, download=True, verbose=True):
             copy).
         ValueError: A downloaded file has the wrong sha256.
 
-    Example:
+    Example (not run by the test suite: it needs the dataset files, or a
+    download):
 
     >>> x_test, y_test = load_data(data_dir="data")  # doctest: +SKIP
     >>> x_test.shape  # doctest: +SKIP

@@ -222,7 +222,8 @@ def load_data(data_dir=None, download=True, verbose=True):
             file and how to get a good copy.
         ValueError: A downloaded file has the wrong sha256.
 
-    Example:
+    Example (not run by the test suite: it needs the dataset files, or a
+    download):
 
     >>> (x_train, y_train), _ = load_data(data_dir="data")  # doctest: +SKIP
     >>> x_train.shape, y_train.shape  # doctest: +SKIP

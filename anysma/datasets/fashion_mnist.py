@@ -120,7 +120,8 @@ def load_data(data_dir=None, download=True, verbose=True):
             labels or class counts); a `ValueError` naming the file.
         ValueError: A downloaded file has the wrong sha256.
 
-    Example:
+    Example (not run by the test suite: it needs the dataset files, or a
+    download):
 
     >>> (x_train, y_train), _ = load_data(data_dir="data")  # doctest: +SKIP
     >>> CLASS_NAMES[y_train[0]]  # doctest: +SKIP

@@ -110,7 +110,8 @@ def load_data(data_dir=None, download=True, verbose=True):
             counts); a `ValueError` naming the file and how to replace it.
         ValueError: A downloaded file has the wrong sha256.
 
-    Example:
+    Example (not run by the test suite: it needs the dataset files, or a
+    download):
 
     >>> (x_train, y_train), (x_test, y_test) = load_data()  # doctest: +SKIP
     >>> x_train.shape  # doctest: +SKIP

@@ -238,7 +238,8 @@ def load_data(data_dir=None, download=True, verbose=True):
             sha256, shapes or value ranges); a `ValueError` naming the file.
         ValueError: A downloaded file has the wrong sha256.
 
-    Example:
+    Example (not run by the test suite: it needs the dataset files, or a
+    download):
 
     >>> train, test = load_data(data_dir="data")  # doctest: +SKIP
     >>> train, validation, test = split("elevation", train, test)  # doctest: +SKIP
@@ -309,7 +310,8 @@ def split(setting, train, test):
         `(train, validation, test)`, each a tuple `(x, y, info)`; `test` is
         `None` for `"normal"`.
 
-    Example:
+    Example (not run by the test suite: it needs the dataset files, or a
+    download):
 
     >>> train, test = load_data(data_dir="data")  # doctest: +SKIP
     >>> train, validation, novel = split("azimuth", train, test)  # doctest: +SKIP

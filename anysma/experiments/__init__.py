@@ -20,6 +20,7 @@ EXPERIMENTS = {
         "lvq_caps_mnist",
         "lvq_caps_cifar10",
         "lvq_caps_smallnorb48",
+        "robustness_mnist",
     )
 }
 

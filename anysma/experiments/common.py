@@ -474,6 +474,35 @@ def load_image_data(module, args, channels_last=True):
     )
 
 
+#: Coverages of the reject-option tables.
+COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7)
+
+
+def reject_table(model, x, y, coverages=COVERAGES):
+    """The reject option of an LVQ model: its curve and accuracy per coverage.
+
+    For every target coverage, the threshold of the accuracy-coverage curve
+    (relative similarity, `anysma.reject.accuracy_coverage_curve`) that
+    accepts the fewest samples while accepting at least that fraction.
+
+    Returns:
+        `(curve, table)`, with `table` a dict from the target coverage
+        (`"0.90"`) to the reached `coverage` and the `accuracy` there.
+    """
+    from anysma import reject
+
+    curve = reject.accuracy_coverage_curve(model, x, y)
+    table = {}
+    for coverage in coverages:
+        enough = np.flatnonzero(curve.coverage >= coverage - 1e-12)
+        point = enough[np.argmin(curve.coverage[enough])]
+        table[f"{coverage:.2f}"] = {
+            "coverage": float(curve.coverage[point]),
+            "accuracy": float(curve.accuracy[point]),
+        }
+    return curve, table
+
+
 def _scale(images, channels_last):
     images = np.asarray(images, dtype="float32") / 255.0
     if channels_last and images.ndim == 3:

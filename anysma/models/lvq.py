@@ -32,6 +32,7 @@ The layers have fixed names, given by the class attributes `INPUT_LAYER`
 and `RSLVQ.POSTERIOR_LAYER` (`"class_log_posterior"`).
 """
 
+import math
 import numbers
 import weakref
 
@@ -306,11 +307,11 @@ _CLASSIFICATION_LAYER = "classification"
 _RELEVANCE_LAYER = "relevance_scaling"
 
 
-def _measuring_module(distance_class, dtype, **options):
+def _measuring_module(distance_class, dtype, squared_dissimilarity=True, **options):
     """The models' measuring module: squared distances, no linear scaling."""
     return distance_class(
         linear_factor=None,
-        squared_dissimilarity=True,
+        squared_dissimilarity=squared_dissimilarity,
         dtype=dtype,
         name=_MEASURING_LAYER,
         **options,
@@ -573,6 +574,11 @@ class GLVQ(_GLVQFamily):
     distances into the output, so that `anysma.losses.GlvqLoss` on the
     output is the classic GLVQ cost `(d+ - d-) / (d+ + d-)`.
 
+    With `order_p` other than 2 the distance is the Minkowski norm
+    `||x - w||_p` itself (not squared), e.g. `order_p=math.inf` for the
+    maximum norm, whose hypothesis margin certifies L-infinity robustness
+    (see `anysma.robustness`; Saralajew et al., 2020).
+
     Args:
         input_dim: The number of features.
         num_classes: The number of classes, >= 2.
@@ -581,6 +587,9 @@ class GLVQ(_GLVQFamily):
             output: `"flip"` (for `GlvqLoss`) or another name from
             `anysma.probability_transformations`, e.g. `"neg_softmax"` for a
             cross-entropy loss.
+        order_p: The order of the Minkowski distance, a number >= 1 or
+            `math.inf`: 2 (the default) gives the squared Euclidean
+            distance, any other order the norm `||x - w||_p`.
         dtype: The dtype policy of the layers.
         **kwargs: Base model keyword arguments, such as `name`.
 
@@ -598,9 +607,20 @@ class GLVQ(_GLVQFamily):
     >>> model.predict(x, verbose=0).shape
     (30, 3)
 
+    The maximum-norm variant:
+
+    >>> import math
+    >>> model = anysma.models.GLVQ(input_dim=4, num_classes=3, order_p=math.inf)
+    >>> model.measuring_module.squared_dissimilarity
+    False
+
     Reference:
         Sato and Yamada, "Generalized learning vector quantization", NIPS
         1995.
+
+        Saralajew, Holdijk, Rees and Villmann, "Fast adversarial robustness
+        certification of nearest prototype classifiers for arbitrary
+        seminorms", NeurIPS 2020 (the maximum-norm GLVQ).
     """
 
     def __init__(
@@ -609,11 +629,29 @@ class GLVQ(_GLVQFamily):
         num_classes,
         prototypes_per_class=1,
         probability_transformation="flip",
+        order_p=2,
         dtype=None,
         **kwargs,
     ):
+        if (
+            isinstance(order_p, bool)
+            or not isinstance(order_p, numbers.Real)
+            or not order_p >= 1
+        ):
+            raise ValueError(
+                "`order_p` must be a number >= 1 or `math.inf` (a norm, so "
+                f"that the distance is a metric). Received: order_p={order_p!r}"
+            )
         # === Layers ===
-        measuring = _measuring_module(MinkowskiDistance, dtype)
+        # The classic GLVQ distance is the squared Euclidean one; the other
+        # orders keep the norm itself (as the certificates of
+        # `anysma.robustness` assume for them).
+        measuring = _measuring_module(
+            MinkowskiDistance,
+            dtype,
+            order_p=order_p,
+            squared_dissimilarity=order_p == 2,
+        )
 
         # === Functional Model and Config ===
         self._init_glvq_model(
@@ -625,6 +663,12 @@ class GLVQ(_GLVQFamily):
             dtype,
             kwargs,
         )
+        self.order_p = float(order_p) if order_p == math.inf else order_p
+
+    def get_config(self):
+        config = super().get_config()
+        config["order_p"] = self.order_p
+        return config
 
 
 def _check_projection_dim(projection_dim, input_dim):

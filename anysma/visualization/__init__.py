@@ -42,6 +42,7 @@ from anysma.visualization.random_walks import sample_restricted_parameters
 from anysma.visualization.reconstructions import plot_reconstructions
 from anysma.visualization.reject import plot_accuracy_coverage
 from anysma.visualization.relevance import plot_relevance_matrix
+from anysma.visualization.robustness import plot_certified_accuracy
 from anysma.visualization.spectral_lines import plot_spectral_lines
 from anysma.visualization.tiling import combine_images
 from anysma.visualization.training_curves import load_training_log
@@ -53,6 +54,7 @@ __all__ = [
     "load_training_log",
     "manipulate_latent",
     "plot_accuracy_coverage",
+    "plot_certified_accuracy",
     "plot_heatmaps",
     "plot_latent_manipulation",
     "plot_prototypes",

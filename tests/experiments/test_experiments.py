@@ -35,8 +35,29 @@ SMOKE_FLAGS = {
     "lvq_caps_mnist": ["--batch_size", "8"],
     "lvq_caps_cifar10": ["--batch_size", "8"],
     "lvq_caps_smallnorb48": ["--batch_size", "8", "--setting", "azimuth"],
+    "robustness_mnist": [
+        "--batch_size",
+        "16",
+        "--max_samples",
+        "300",
+        "--prototypes_per_class",
+        "2",
+        "--attack_steps",
+        "3",
+        "--attack_restarts",
+        "2",
+        "--attack_samples",
+        "20",
+    ],
 }
-NEEDS_MNIST = {"capsnet", "capsnet_lvq", "lvq_mnist", "rtlvq_mnist", "lvq_caps_mnist"}
+NEEDS_MNIST = {
+    "capsnet",
+    "capsnet_lvq",
+    "lvq_mnist",
+    "rtlvq_mnist",
+    "lvq_caps_mnist",
+    "robustness_mnist",
+}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +104,26 @@ def test_smoke_run_then_test_mode(name, data_dir, tmp_path, two_steps):
     assert trained["epochs"] == 1 and trained["plots"] == []
     accuracies = {k: v for k, v in trained.items() if k.endswith("accuracy")}
     assert accuracies and all(0.0 <= v <= 1.0 for v in accuracies.values())
+    if name == "robustness_mnist":
+        # An attack never beats the certificate: CTE <= LRTE <= URTE.
+        errors = [
+            trained[key]
+            for key in (
+                "clean_test_error_cte",
+                "attacked_robust_error_lrte",
+                "certified_robust_error_urte",
+            )
+        ]
+        assert errors == sorted(errors) and trained["robustness_samples"] == 20
+    if name in ("robustness_mnist", "gmlvq_tecator"):
+        table = trained["accuracy_at_coverage"]
+        assert table["1.00"]["coverage"] == 1.0
+        # The nearest prototype rule and Keras' argmax of the output can
+        # break float32 ties differently.
+        assert table["1.00"]["accuracy"] == pytest.approx(
+            trained["test_accuracy"], abs=0.01
+        )
+        assert all(row["coverage"] >= float(key) for key, row in table.items())
 
     weights = str(folder / "weights-under-test.weights.h5")
     shutil.copy(folder / "final.weights.h5", weights)
