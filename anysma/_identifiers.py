@@ -47,3 +47,23 @@ def resolve_identifier(identifier, kind, base_class, deserialize):
     if callable(resolved) and not inspect.isclass(resolved):
         return resolved
     raise error
+
+
+def keras_attribute(keras_module, module_name, name):
+    """Keras' own attribute `name` for a module that extends `keras_module`.
+
+    The original anysma started its losses, regularizers, constraints and
+    datasets with `from keras.<area> import *`, so code written for it uses
+    names such as `anysma.losses.categorical_crossentropy`. A module-level
+    `__getattr__` that calls this keeps those names working without copying
+    Keras' namespace into anysma's own (`__all__`, the documentation).
+    """
+    if not name.startswith("__"):
+        try:
+            return getattr(keras_module, name)
+        except AttributeError:
+            pass
+    raise AttributeError(
+        f"module {module_name!r} has no attribute {name!r} "
+        f"(neither has {keras_module.__name__!r})"
+    )

@@ -11,6 +11,10 @@ final module `(signals, dissimilarities, probabilities)`. Plain Keras layers
 added to a capsule act on the signals only.
 """
 
+import os
+import sys
+import warnings
+
 import keras
 import numpy as np
 
@@ -35,6 +39,30 @@ def is_signal_tuple(value):
     return isinstance(value, (tuple, list)) and len(value) in (2, 3)
 
 
+def _is_signal_dict(value):
+    """Whether `value` is the original's signal dict `{0: ..., 1: ...[, 2: ...]}`.
+
+    String keys count too: Keras 3 turns integer keys into strings when it
+    loads a `.keras` file.
+    """
+    if not isinstance(value, dict) or len(value) not in (2, 3):
+        return False
+    return {str(key) for key in value} == {str(i) for i in range(len(value))}
+
+
+def as_signal_tuple(inputs):
+    """The tuple form of a module signal given as the original's dict.
+
+    The original anysma passed `{0: signals, 1: dissimilarities}` between
+    modules (`anysma.utils.list_to_dict`); anysma passes tuples. Anything
+    that is not such a dict is returned unchanged.
+    """
+    if _is_signal_dict(inputs):
+        by_index = {int(key): value for key, value in inputs.items()}
+        return tuple(by_index[i] for i in range(len(by_index)))
+    return inputs
+
+
 #: The accepted `norm_axis` values (1 = capsules, i.e. prototypes; 2 = channels).
 NORM_AXES = ("channels", "capsules", 1, 2, -1)
 
@@ -48,6 +76,46 @@ def check_norm_axis(norm_axis):
             f"Received: norm_axis={norm_axis!r}"
         )
     return norm_axis
+
+
+#: Keyword arguments of the 2018 `Module` whose meaning anysma always has.
+_ORIGINAL_MODULE_KEYWORDS = {
+    "need_capsule_params": (
+        "each module knows whether it needs the capsule's prototype "
+        "distribution (`Capsule.add` passes it on)"
+    ),
+    "module_input": (
+        "modules take the tuple `(signals, dissimilarities)` and accept the "
+        "original's dict `{0: signals, 1: dissimilarities}` as well"
+    ),
+    "module_output": "modules return the tuple `(signals, dissimilarities)`",
+}
+
+
+def _caller_stacklevel():
+    """The `stacklevel` of the first frame outside anysma and Keras.
+
+    The warning then points at the user's line, which is also what makes
+    Python's default filters show a `DeprecationWarning` from a script.
+    """
+    internal = tuple(
+        os.path.dirname(module.__file__) + os.sep
+        for module in (keras, sys.modules[__name__.split(".")[0]])
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(internal):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_original_keyword(keyword, value, advice):
+    """The `DeprecationWarning` for a keyword argument of the 2018 anysma."""
+    warnings.warn(
+        f"`{keyword}` is an argument of the 2018 anysma and has no effect: "
+        f"{advice}. Remove `{keyword}={value!r}`.",
+        DeprecationWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 @anysma_export
@@ -70,6 +138,9 @@ class Module(keras.layers.Layer):
     requires_prototype_distribution = False
 
     def __init__(self, prototype_distribution=None, **kwargs):
+        for keyword, advice in _ORIGINAL_MODULE_KEYWORDS.items():
+            if keyword in kwargs:
+                warn_original_keyword(keyword, kwargs.pop(keyword), advice)
         super().__init__(**kwargs)
         self.prototype_distribution = canonical_prototype_distribution(
             prototype_distribution
@@ -95,6 +166,10 @@ class Module(keras.layers.Layer):
     @property
     def proto_number(self):
         return self.prototype_tables.proto_number
+
+    def __call__(self, inputs, *args, **kwargs):
+        # The original's dict signals `{0: ..., 1: ...}` become tuples.
+        return super().__call__(as_signal_tuple(inputs), *args, **kwargs)
 
     def _set_prototype_distribution(self, prototype_distribution, owner):
         distribution = canonical_prototype_distribution(prototype_distribution)
@@ -215,6 +290,46 @@ class Capsule(keras.layers.Layer):
         return self.prototype_tables.capsule_number
 
     @property
+    def proto_distrib(self):
+        """The original's name of `prototype_distribution` (read-only)."""
+        return self.prototype_distribution
+
+    @property
+    def input(self):
+        """The input of the first step of the chain (as in the original).
+
+        A capsule is no node of the functional graph itself: its first
+        module is, so this is that module's input after the capsule was
+        called on symbolic inputs.
+        """
+        return self._end_step(0).input
+
+    @property
+    def output(self):
+        """The output of the last step of the chain (as in the original)."""
+        return self._end_step(-1).output
+
+    @property
+    def output_shape(self):
+        """The shape of `output`, one tuple per part of the module signal."""
+        return keras.tree.map_structure(lambda tensor: tuple(tensor.shape), self.output)
+
+    def _end_step(self, position):
+        if not self._stack_indices:
+            raise ValueError(f"Capsule `{self.name}` is empty: `add` modules first.")
+        step = self.module_stack[position]
+        try:
+            step.output  # noqa: B018 (raises if the step was never called)
+        except (AttributeError, ValueError) as error:
+            # A ValueError: PyTorch modules turn an AttributeError raised in a
+            # property into "has no attribute", which would hide the advice.
+            raise ValueError(
+                f"Capsule `{self.name}` has no symbolic input or output yet: "
+                "call it on `keras.Input` tensors first."
+            ) from error
+        return step
+
+    @property
     def modules(self):
         """The distinct modules and layers, in order of first appearance."""
         return list(self._capsule_modules)
@@ -292,7 +407,8 @@ class Capsule(keras.layers.Layer):
     def __call__(self, inputs, **kwargs):
         if not self._stack_indices:
             raise ValueError(f"Capsule `{self.name}` is empty: `add` modules first.")
-        outputs = inputs
+        # The original's dict signals enter as tuples, whatever comes first.
+        outputs = as_signal_tuple(inputs)
         for layer in self.module_stack:
             outputs = self._call_step(layer, outputs, kwargs)
         self.built = True
@@ -369,16 +485,20 @@ class Capsule(keras.layers.Layer):
             lines.append(
                 f"prototypes: {self.proto_number}, capsules: {self.capsule_number}"
             )
-        header = f"{'Module (type)':<46}{'Param #':>10}  Called at pos."
-        lines += ["=" * 72, header, "=" * 72]
+        # The original's columns; the owner is the capsule that calls a step.
+        width = 46 + 20 + 10 + 16
+        header = f"{'Module (type)':<46}{'Owner':<20}{'Param #':>10}  Called at pos."
+        lines += ["=" * width, header, "=" * width]
         for index, module in enumerate(self._capsule_modules):
             positions = [
                 str(step) for step, i in enumerate(self._stack_indices) if i == index
             ]
             params = module.count_params() if module.built else 0
             label = f"{module.name} ({type(module).__name__})"
-            lines.append(f"{label:<46}{params:>10}  {', '.join(positions)}")
-        lines.append("=" * 72)
+            lines.append(
+                f"{label:<46}{self.name:<20}{params:>10}  {', '.join(positions)}"
+            )
+        lines.append("=" * width)
         total = sum(m.count_params() for m in self._capsule_modules if m.built)
         lines.append(f"Total params: {total}")
         print_fn("\n".join(lines))

@@ -212,3 +212,12 @@ def get(identifier):
     return resolve_identifier(
         identifier, "constraint", keras.constraints.Constraint, deserialize
     )
+
+
+def __getattr__(name):
+    # The original's `from keras.constraints import *`: Keras' names stay reachable.
+    import keras
+
+    from anysma._identifiers import keras_attribute
+
+    return keras_attribute(keras.constraints, __name__, name)

@@ -60,12 +60,22 @@ SQUASH_FUNCTIONS = ("identity", "sigmoid", "relu")
 
 
 def _check_squashing(squash_func, beta, margin):
-    if squash_func is not None and (
-        not isinstance(squash_func, str) or squash_func not in SQUASH_FUNCTIONS
-    ):
+    if isinstance(squash_func, dict):  # A serialized callable (from a config).
+        squash_func = keras.saving.deserialize_keras_object(squash_func)
+    valid = squash_func is None or callable(squash_func)
+    if isinstance(squash_func, str):
+        valid = squash_func in SQUASH_FUNCTIONS
+        if not valid:
+            try:  # Any Keras activation by name, e.g. "tanh".
+                keras.activations.get(squash_func)
+                valid = True
+            except ValueError:
+                pass
+    if not valid:
         raise ValueError(
-            f"`squash_func` must be None or one of {list(SQUASH_FUNCTIONS)}. "
-            f"Received: squash_func={squash_func!r}"
+            f"`squash_func` must be None, one of {list(SQUASH_FUNCTIONS)}, the "
+            "name of a Keras activation or a callable written with "
+            f"`keras.ops`. Received: squash_func={squash_func!r}"
         )
     return (
         squash_func,
@@ -241,7 +251,31 @@ def _squash(mu, squash_func, beta, margin):
         return ops.sigmoid(beta * shifted)
     if squash_func == "relu":
         return ops.relu(shifted)
+    if callable(squash_func):
+        return squash_func(shifted)
+    if isinstance(squash_func, str) and squash_func != "identity":
+        return keras.activations.get(squash_func)(shifted)
     return shifted
+
+
+def _serialize_squashing(squash_func):
+    """`squash_func` in a JSON-safe form for `get_config`.
+
+    Names stay names; a callable must be serializable (a Keras activation or
+    a function registered with `keras.saving.register_keras_serializable`).
+    A lambda cannot be saved: say so when saving, not when training.
+    """
+    if squash_func is None or isinstance(squash_func, str):
+        return squash_func
+    if getattr(squash_func, "__name__", "") == "<lambda>":
+        raise ValueError(
+            "A loss with a lambda as `squash_func` cannot be saved: use a "
+            "named function registered with "
+            "`@keras.saving.register_keras_serializable()`, a Keras activation "
+            f"name or one of {list(SQUASH_FUNCTIONS)}. "
+            f"Received: squash_func={squash_func!r}"
+        )
+    return keras.saving.serialize_keras_object(squash_func)
 
 
 def _standardize_rslvq_labels(y_true, y_pred, prototype_labels):
@@ -289,7 +323,12 @@ def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
         squash_func: `None` or `"identity"` (return `mu + margin`),
             `"sigmoid"` (`sigmoid(beta (mu + margin))`, Sato and Yamada's
             squashing) or `"relu"` (`relu(mu + margin)`: samples classified
-            correctly with a relative margin stop contributing).
+            correctly with a relative margin stop contributing); or, as in
+            the original, any other squashing `f(mu + margin)`: the name of
+            a Keras activation (e.g. `"tanh"`) or a callable written with
+            `keras.ops` (to save the loss class in a `.keras` file, a
+            function registered with
+            `keras.saving.register_keras_serializable`).
         beta: Slope of the sigmoid, > 0. Unused by the other squashings.
             The default 10 makes the sigmoid non-linear on `mu`'s range
             `(-1, 1)`; with 1 it is almost linear there.
@@ -341,8 +380,8 @@ def glvq_loss_over_dissimilarities(
             `(..., 1)`.
         y_pred: Non-negative dissimilarities `(..., K)`, e.g. the distances
             to the closest prototype of each class.
-        squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`; see
-            `glvq_loss`.
+        squash_func: `None`, `"identity"`, `"sigmoid"`, `"relu"`, a Keras
+            activation name or a callable; see `glvq_loss`.
         beta: Slope of the sigmoid, > 0.
         margin: A number in `[0, 1)` added to `mu` before squashing.
 
@@ -624,7 +663,10 @@ class _OptionsLoss(keras.losses.Loss):
         return type(self)._function(y_true, y_pred, **self._options())
 
     def get_config(self):
-        return {**super().get_config(), "dtype": self._dtype_config, **self._options()}
+        options = self._options()
+        if "squash_func" in options:
+            options["squash_func"] = _serialize_squashing(options["squash_func"])
+        return {**super().get_config(), "dtype": self._dtype_config, **options}
 
 
 @anysma_export
@@ -637,7 +679,8 @@ class GlvqLoss(_OptionsLoss):
     this loss. `GLVQLoss` is an alias of this class.
 
     Args:
-        squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`.
+        squash_func: `None`, `"identity"`, `"sigmoid"`, `"relu"`, a Keras
+            activation name or a callable; see `glvq_loss`.
         beta: Slope of the sigmoid, > 0.
         margin: A number in `[0, 1)` added to `mu` before squashing.
         reduction: Reduction over the samples, see `keras.losses.Loss`.
@@ -685,7 +728,8 @@ class GlvqLossOverDissimilarities(_OptionsLoss):
     `y_true` holds one-hot labels or integer class ids (module docstring).
 
     Args:
-        squash_func: `None`, `"identity"`, `"sigmoid"` or `"relu"`.
+        squash_func: `None`, `"identity"`, `"sigmoid"`, `"relu"`, a Keras
+            activation name or a callable; see `glvq_loss`.
         beta: Slope of the sigmoid, > 0.
         margin: A number in `[0, 1)` added to `mu` before squashing.
         reduction: Reduction over the samples, see `keras.losses.Loss`.
@@ -1004,3 +1048,12 @@ def get(identifier):
 
 
 __all__ = [*ALL_OBJECTS, "deserialize", "get", "serialize"]
+
+
+def __getattr__(name):
+    # The original's `from keras.losses import *`: Keras' names stay reachable.
+    import keras
+
+    from anysma._identifiers import keras_attribute
+
+    return keras_attribute(keras.losses, __name__, name)

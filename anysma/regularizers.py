@@ -278,3 +278,12 @@ def get(identifier):
     return resolve_identifier(
         identifier, "regularizer", keras.regularizers.Regularizer, deserialize
     )
+
+
+def __getattr__(name):
+    # The original's `from keras.regularizers import *`: Keras' names stay reachable.
+    import keras
+
+    from anysma._identifiers import keras_attribute
+
+    return keras_attribute(keras.regularizers, __name__, name)

@@ -247,6 +247,16 @@ def test_minkowski_glvq_radius_matches_numpy_and_holds(order_p):
         changed = predictions_of(model, moved.reshape(-1, FEATURES).astype("float32"))
         changed = np.any(changed.reshape(len(directions), -1) != predictions, axis=0)
         assert not np.any(changed & kept), (norm, np.flatnonzero(changed & kept))
+        if norm != 1:  # PGD does not beat the certificate either.
+            result = robustness.attack(
+                model,
+                x[kept],
+                predictions[kept],
+                epsilon=0.99 * radii[kept],
+                norm=norm,
+                steps=20,
+            )
+            assert not np.any(result.success), norm
     with pytest.raises(ValueError, match="GLVQ, GRLVQ and GMLVQ"):
         robustness.exact_euclidean_margin(model, x)
 

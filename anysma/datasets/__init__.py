@@ -149,3 +149,12 @@ __all__ = [
     "status",
     "tecator",
 ]
+
+
+def __getattr__(name):
+    # The original's `from keras.datasets import *`: Keras' names stay reachable.
+    import keras
+
+    from anysma._identifiers import keras_attribute
+
+    return keras_attribute(keras.datasets, __name__, name)

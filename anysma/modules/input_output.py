@@ -8,6 +8,7 @@ from keras import ops
 from anysma import constraints
 from anysma.api_export import anysma_export
 from anysma.capsule import Module
+from anysma.capsule import warn_original_keyword
 
 
 def _is_shape_tuple(input_shape):
@@ -142,6 +143,13 @@ class InputModule(Module):
         prototype_distribution=None,
         **kwargs,
     ):
+        if "input_to_dict" in kwargs:
+            warn_original_keyword(
+                "input_to_dict",
+                kwargs.pop("input_to_dict"),
+                "a tuple or list input `(signals, dissimilarities)` is always "
+                "a module signal",
+            )
         # Names used by the later original anysma.
         dissimilarity_initializer = kwargs.pop(
             "init_diss_initializer", dissimilarity_initializer
@@ -308,6 +316,13 @@ class OutputModule(Module):
     """
 
     def __init__(self, squeeze_capsule_dim=False, **kwargs):
+        if "output_to_list" in kwargs:
+            warn_original_keyword(
+                "output_to_list",
+                kwargs.pop("output_to_list"),
+                "the output is always the tuple `(signals, dissimilarities)`, "
+                "indexed like the original's list and dict",
+            )
         super().__init__(**kwargs)
         self.squeeze_capsule_dim = bool(squeeze_capsule_dim)
 

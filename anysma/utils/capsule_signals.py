@@ -17,6 +17,7 @@ Everything here is static Python/NumPy bookkeeping: no tensors are created.
 import collections
 import numbers
 
+import keras
 import numpy as np
 
 PrototypeIndexTables = collections.namedtuple(
@@ -211,3 +212,51 @@ def dict_to_list(signal_dict):
             f"Received: signal_dict keys={list(signal_dict)!r}"
         )
     return [by_index[index] for index in range(len(by_index))]
+
+
+def mixed_shape(x):
+    """The shape of `x`: static sizes where known, tensors where not.
+
+    The original's helper for reshaping tensors with an unknown batch size;
+    on Keras 3 it is `keras.ops.shape`, as a tuple.
+
+    Args:
+        x: A tensor (symbolic or eager) or an array.
+
+    Returns:
+        A tuple with one entry per axis: an int where the size is known,
+        a scalar tensor where it is known only at run time.
+
+    Example:
+
+    >>> import numpy as np
+    >>> mixed_shape(np.zeros((2, 3)))
+    (2, 3)
+    """
+    return tuple(keras.ops.shape(x))
+
+
+def equal_shape(shape_a, shape_b):
+    """Whether two shapes can describe the same tensor (`None` matches any size).
+
+    Args:
+        shape_a: A shape: a tuple or list of ints and `None`.
+        shape_b: Another shape.
+
+    Returns:
+        `True` if both have the same rank and every pair of sizes is equal or
+        contains `None`.
+
+    Example:
+
+    >>> equal_shape((None, 3), (8, 3)), equal_shape((2, 3), (2, 4))
+    (True, False)
+    """
+    for name, shape in (("shape_a", shape_a), ("shape_b", shape_b)):
+        if not isinstance(shape, (tuple, list)):
+            raise TypeError(
+                f"`{name}` must be a tuple or list of sizes. Received: {name}={shape!r}"
+            )
+    return len(shape_a) == len(shape_b) and all(
+        a is None or b is None or a == b for a, b in zip(shape_a, shape_b)
+    )
