@@ -1,12 +1,13 @@
 """Training callbacks.
 
-The original anysma shipped a TensorFlow-1 `TensorBoard` variant here; use
-`keras.callbacks.TensorBoard` instead.
+The original anysma shipped a TensorFlow-1 `TensorBoard` variant here;
+`TensorBoard` is its successor for every backend.
 """
 
 import json
 import math
 import os
+import time
 import warnings
 
 import keras
@@ -354,6 +355,120 @@ class BestWeightsCheckpoint(keras.callbacks.ModelCheckpoint):
         return max(values) if mode == "max" else min(values)
 
 
+class TensorBoard(keras.callbacks.Callback):
+    """TensorBoard logs of the epoch metrics and weights, on every backend.
+
+    The original anysma's `TensorBoard` (a TensorFlow-1 variant of Keras'
+    callback). Keras 3's `keras.callbacks.TensorBoard` writes through
+    TensorFlow's summary API, so a JAX or PyTorch installation without
+    TensorFlow gets no logs from it; this callback writes the event files
+    with the `tensorboard` package alone (`pip install tensorboard`, part of
+    the `examples` extra), in Keras' layout: `log_dir/train` and
+    `log_dir/validation`, one scalar `epoch_<metric>` per metric and epoch
+    (the `val_` metrics go to `validation`). With `histogram_freq=n` the
+    weights are written as histograms every n epochs, tagged with their
+    paths. For graphs and profiles on the TensorFlow backend, use
+    `keras.callbacks.TensorBoard`.
+
+    Args:
+        log_dir: The folder of the logs; view them with
+            `tensorboard --logdir LOG_DIR`.
+        histogram_freq: Write weight histograms every this many epochs;
+            0 writes none.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> history = model.fit(
+    ...     np.zeros((8, 3)), np.zeros((8, 2)), epochs=2, verbose=0,
+    ...     callbacks=[TensorBoard("logs", histogram_freq=1)])
+    >>> sorted(os.listdir("logs"))
+    ['train']
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(
+                f"`log_dir` must be a folder path. Received: log_dir={log_dir!r}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = check_int(histogram_freq, "histogram_freq", minimum=0)
+        try:
+            from tensorboard.summary.writer import event_file_writer
+        except ImportError as error:
+            raise ImportError(
+                "anysma.callbacks.TensorBoard writes with the `tensorboard` "
+                "package, which is not installed. Install it with: pip install "
+                '"anysma[examples]" (or pip install tensorboard)'
+            ) from error
+        self._writer_class = event_file_writer.EventFileWriter
+        self._writers = {}
+
+    def _writer(self, split):
+        if split not in self._writers:
+            self._writers[split] = self._writer_class(os.path.join(self.log_dir, split))
+        return self._writers[split]
+
+    def _write(self, split, step, values):
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.compat.proto import summary_pb2
+
+        summary = summary_pb2.Summary(value=values)
+        self._writer(split).add_event(
+            event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tensorboard.compat.proto import summary_pb2
+
+        splits = {"train": [], "validation": []}
+        for name, value in (logs or {}).items():
+            split = "validation" if name.startswith("val_") else "train"
+            tag = "epoch_" + (name[len("val_") :] if split == "validation" else name)
+            splits[split].append(
+                summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+            )
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            splits["train"] += [
+                summary_pb2.Summary.Value(tag=variable.path, histo=_histogram(variable))
+                for variable in self.model.weights
+            ]
+        for split, values in splits.items():
+            if values:
+                self._write(split, epoch, values)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def _histogram(variable, bins=30):
+    """The `HistogramProto` of a variable's values."""
+    from tensorboard.compat.proto import summary_pb2
+
+    values = np.asarray(keras.ops.convert_to_numpy(variable), "float64").ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return summary_pb2.HistogramProto()
+    counts, edges = np.histogram(values, bins=bins)
+    return summary_pb2.HistogramProto(
+        min=float(values.min()),
+        max=float(values.max()),
+        num=float(values.size),
+        sum=float(values.sum()),
+        sum_squares=float(np.sum(np.square(values))),
+        bucket_limit=edges[1:].tolist(),
+        bucket=counts.astype("float64").tolist(),
+    )
+
+
 def _finite(logs):
     """Whether the training loss in `logs` (if any) is finite."""
     loss = logs.get("loss")
@@ -364,5 +479,6 @@ __all__ = [
     "BackupAndRestore",
     "BestWeightsCheckpoint",
     "SpreadLossMarginScheduler",
+    "TensorBoard",
     "linear_margin_schedule",
 ]

@@ -1,3 +1,4 @@
+import os
 import tempfile
 
 import keras
@@ -211,3 +212,65 @@ class BackupAndRestoreTest(TestCase):
         backup.set_model(model)
         with self.assertRaisesRegex(ValueError, "built model"):
             backup.on_train_begin()
+
+
+class TensorBoardTest(TestCase):
+    """The original's callback name, writing logs without TensorFlow's API."""
+
+    def read_events(self, folder):
+        from tensorboard.backend.event_processing.event_file_loader import (
+            RawEventFileLoader,
+        )
+        from tensorboard.compat.proto import event_pb2
+
+        (name,) = os.listdir(folder)
+        scalars, histograms = {}, {}
+        # The raw records, as written (the other loaders convert them).
+        for record in RawEventFileLoader(os.path.join(folder, name)).Load():
+            event = event_pb2.Event.FromString(record)
+            for value in event.summary.value:
+                if value.HasField("histo"):
+                    histograms.setdefault(value.tag, []).append(value.histo)
+                else:
+                    scalars.setdefault(value.tag, []).append(
+                        (event.step, value.simple_value)
+                    )
+        return scalars, histograms
+
+    def test_epoch_metrics_and_histograms_are_written(self):
+        folder = _temporary_folder(self)
+        keras.utils.set_random_seed(0)
+        model = _regression_model()
+        features = np.random.RandomState(0).rand(32, 2).astype("float32")
+        targets = features.sum(axis=1, keepdims=True)
+        history = model.fit(
+            features,
+            targets,
+            validation_data=(features[:8], targets[:8]),
+            epochs=3,
+            batch_size=8,
+            verbose=0,
+            callbacks=[callbacks.TensorBoard(folder, histogram_freq=2)],
+        )
+        self.assertEqual(sorted(os.listdir(folder)), ["train", "validation"])
+        train, histograms = self.read_events(os.path.join(folder, "train"))
+        validation, _ = self.read_events(os.path.join(folder, "validation"))
+        self.assertEqual([step for step, _ in train["epoch_loss"]], [0, 1, 2])
+        self.assertAllClose(
+            [value for _, value in train["epoch_loss"]], history.history["loss"]
+        )
+        self.assertAllClose(
+            [value for _, value in validation["epoch_loss"]],
+            history.history["val_loss"],
+        )
+        # Epochs 0 and 2; one histogram per weight, counting all its values.
+        self.assertCountEqual(histograms, [w.path for w in model.weights])
+        for weight in model.weights:
+            self.assertLen(histograms[weight.path], 2)
+            self.assertEqual(histograms[weight.path][-1].num, np.prod(weight.shape))
+
+    def test_arguments(self):
+        with self.assertRaisesRegex(TypeError, "log_dir"):
+            callbacks.TensorBoard(log_dir=3)
+        with self.assertRaisesRegex(ValueError, "histogram_freq"):
+            callbacks.TensorBoard(histogram_freq=-1)

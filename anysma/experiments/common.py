@@ -219,8 +219,8 @@ def training_callbacks(directory, monitor="val_accuracy", debug=False):
     crash-safe `anysma.callbacks.BackupAndRestore` (an interrupted run
     restarted with the same flags resumes at the next epoch; the backup is
     removed when training finishes), the CSV log, the atomic best-weights
-    checkpoint (never written from a NaN epoch) and TensorBoard when
-    installed.
+    checkpoint (never written from a NaN epoch) and, when the `tensorboard`
+    package is installed, `anysma.callbacks.TensorBoard`.
     """
     from anysma import callbacks as anysma_callbacks
 
@@ -246,10 +246,11 @@ def training_callbacks(directory, monitor="val_accuracy", debug=False):
             initial_value_threshold=best,
         ),
     ]
-    # Keras writes TensorBoard summaries through TensorFlow and TensorBoard.
-    if all(importlib.util.find_spec(name) for name in ("tensorflow", "tensorboard")):
+    # anysma's TensorBoard needs only the `tensorboard` package (the examples
+    # extra), not TensorFlow, so the logs are written on every backend.
+    if importlib.util.find_spec("tensorboard"):
         callbacks.append(
-            keras.callbacks.TensorBoard(
+            anysma_callbacks.TensorBoard(
                 log_dir=os.path.join(directory, "tensorboard"),
                 histogram_freq=1 if debug else 0,
             )

@@ -13,6 +13,14 @@ Two shape contracts are offered:
   `anysma.modules.InputModule(sparse_signal=True)`); they are compared with
   all prototypes without being copied.
 
+**Coming from the 2018 anysma:** its `anysma.utils.dissimilarity_funcs`
+had functions with the same names (`minkowski_distance`, `omega_distance`,
+`tangent_distance`, `restricted_tangent_distance`) but the *capsule*
+contract. Here these names have the *pairwise* contract; the original's
+functions are the `capsule_*` ones (`capsule_minkowski_distance`, ...).
+Passing capsule signals `(B, P, C, D)` to the pairwise functions does not
+fail with every shape: it compares each signal with every prototype.
+
 The Euclidean (p = 2), Omega and tangent distances are computed in GEMM form,
 `|x|^2 - 2 x.w + |w|^2` and its quadratic-form analogues, so the difference
 tensor `(B, P, C, D)` is never built: a global Omega or tangent basis
@@ -373,6 +381,10 @@ def minkowski_distance(x, prototypes, order_p=2, squared=False, epsilon=1e-7):
     """Minkowski distances `||x - w||_p` of inputs to prototypes.
 
     p = 2 uses the GEMM form; other orders broadcast the difference.
+
+    Not the 2018 anysma's `minkowski_distance`, which had the capsule
+    contract (signals `(B, P, C, D)`, one prototype per signal group): that
+    one is `capsule_minkowski_distance` here (see the module docstring).
 
     Args:
         x: Inputs of shape `(..., D)`.
