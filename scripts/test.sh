@@ -18,4 +18,11 @@ done
 # Every `>>>` example of the docstrings, once (on JAX).
 echo "=== docstring examples (KERAS_BACKEND=jax) ==="
 KERAS_BACKEND=jax python -m pytest -n 2 -q --doctest-modules anysma || status=1
+# The documentation site builds without a warning (offline; into a scratch
+# folder, so the checkout stays clean).
+echo "=== mkdocs build --strict ==="
+site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 KERAS_BACKEND=jax python -m mkdocs build --strict --quiet \
+    --site-dir "${site}" || status=1
+rm -rf "${site}"
 exit "${status}"

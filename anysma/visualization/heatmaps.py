@@ -40,16 +40,16 @@ def capsule_dissimilarities(model, images, batch_size=None):
         A dict of NumPy arrays:
 
         - `"d_in_caps1"`: `(batch, height', width', dissimilarity_channels)`,
-          the ReLU'd dissimilarity channels of the last trunk convolution
-          (half the image resolution), one value per Caps1 input vector:
-          a saliency-like map obtained in the forward pass;
+            the ReLU'd dissimilarity channels of the last trunk convolution
+            (half the image resolution), one value per Caps1 input vector:
+            a saliency-like map obtained in the forward pass;
         - `"d_in_caps2"`: `(batch, 8, 8)`, the 64 Caps1 output
-          dissimilarities, laid out as the 8 x 8 map Caps2 reads;
+            dissimilarities, laid out as the 8 x 8 map Caps2 reads;
         - `"d_in_caps3"`: `(batch, 4, 4)`, the 16 Caps2 output
-          dissimilarities as the 4 x 4 map Caps3 reads;
+            dissimilarities as the 4 x 4 map Caps3 reads;
         - `"d_out"`: `(batch, num_classes)`, the Caps3 (class) dissimilarities;
         - `"p_out"`: `(batch, num_classes)`, the class probabilities (the
-          model's output).
+            model's output).
 
     Example:
 
