@@ -72,17 +72,23 @@ def run(args):
     )
 
 
-def run_on_flat_mnist(args, name, model, plot, extra_callbacks=()):
+def train_on_flat_mnist(args, name, model, extra_callbacks=()):
     """Pre-train, fit and evaluate a compiled LVQ model on flattened MNIST.
 
-    Shared by `lvq_mnist` and `rtlvq_mnist`.
+    Shared by `lvq_mnist`, `rtlvq_mnist` and `robustness_mnist`: loads the
+    data, loads `-w` weights, pre-trains by k-means on 10,000 training images
+    (unless weights were given), trains (unless `-t`), saves the final
+    weights and evaluates on both splits.
 
     Args:
         args: The parsed flags.
-        name: The experiment name (output subfolder).
+        name: The output subfolder.
         model: A compiled LVQ model on 784 features, 10 classes.
-        plot: Function `(visualization, model, directory) -> [file names]`.
         extra_callbacks: Callbacks added to the common ones.
+
+    Returns:
+        `(directory, started, (x_train, y_train), (x_test, y_test),
+        metrics)` with flattened images and integer labels.
     """
     from anysma.datasets import mnist
 
@@ -120,6 +126,24 @@ def run_on_flat_mnist(args, name, model, plot, extra_callbacks=()):
         **common.evaluate(model, x_train, y_train_onehot, 256, "train"),
         **common.evaluate(model, x_test, y_test_onehot, 256, "test"),
     }
+    return directory, started, (x_train, y_train), (x_test, y_test), metrics
+
+
+def run_on_flat_mnist(args, name, model, plot, extra_callbacks=()):
+    """`train_on_flat_mnist`, then the plots and `summary.json`.
+
+    Shared by `lvq_mnist` and `rtlvq_mnist`.
+
+    Args:
+        args: The parsed flags.
+        name: The experiment name (output subfolder).
+        model: A compiled LVQ model on 784 features, 10 classes.
+        plot: Function `(visualization, model, directory) -> [file names]`.
+        extra_callbacks: Callbacks added to the common ones.
+    """
+    directory, started, _, _, metrics = train_on_flat_mnist(
+        args, name, model, extra_callbacks
+    )
     plots = []
     if not args.no_plots:
         visualization = common.optional_visualization()

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 
 from anysma.experiments import common
+from anysma.experiments.lvq_mnist import train_on_flat_mnist
 
 NAME = "robustness_mnist"
 DATASET = "mnist"
@@ -56,7 +57,6 @@ EXPECTED = (
     "GLVQ L-infinity, 128 prototypes/class: 3.7% clean error, 20.9% certified "
     "robust error (URTE) at epsilon 0.3 (authors' training log, epoch 1000)"
 )
-PRE_TRAINING_SAMPLES = 10000
 #: The models and their published configurations.
 MODELS = {
     "glvq_linf": {"per_class": 128, "norm": math.inf, "epsilon": 0.3},
@@ -163,7 +163,6 @@ def robust_errors(model, x, y, epsilon, norm, restarts, steps, seed):
 def run(args):
     """Train and evaluate; return the final metrics as a dict."""
     from anysma import robustness
-    from anysma.datasets import mnist
 
     config = MODELS[args.model]
     norm = config["norm"]
@@ -173,41 +172,10 @@ def run(args):
     restarts = args.attack_restarts or default_restarts
     steps = args.attack_steps or default_steps
 
-    directory, started = common.start(args, f"{NAME}_{args.model}")
-    (x_train, y_train), (x_test, y_test) = common.load_image_data(
-        mnist, args, channels_last=False
-    )
-    x_train = x_train.reshape(len(x_train), -1)
-    x_test = x_test.reshape(len(x_test), -1)
-    y_train_onehot = keras.utils.to_categorical(y_train, 10)
-    y_test_onehot = keras.utils.to_categorical(y_test, 10)
-
     model = build_model(args.model, per_class, args.lr)
-    if args.weights:
-        common.load_weights(model, args.weights)
-    if not args.testing:
-        if not args.weights:
-            rows = np.random.default_rng(args.seed).choice(
-                len(x_train), min(PRE_TRAINING_SAMPLES, len(x_train)), replace=False
-            )
-            model.pre_training(
-                x_train[rows], y_train[rows], random_state=args.seed, n_init=1
-            )
-        model.fit(
-            x_train,
-            y_train_onehot,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            validation_data=(x_test, y_test_onehot),
-            callbacks=common.training_callbacks(directory, debug=args.debug),
-            verbose=args.verbose,
-        )
-        common.save_final_weights(model, directory)
-
-    metrics = {
-        **common.evaluate(model, x_train, y_train_onehot, 256, "train"),
-        **common.evaluate(model, x_test, y_test_onehot, 256, "test"),
-    }
+    directory, started, _, (x_test, y_test), metrics = train_on_flat_mnist(
+        args, f"{NAME}_{args.model}", model
+    )
     attacked = common.subset((x_test, y_test), args.attack_samples, args.seed)
     clean_error, urte, lrte = robust_errors(
         model, *attacked, epsilon, norm, restarts, steps, args.seed
