@@ -77,6 +77,40 @@ def trace(matrices, keepdims=False):
     return traces
 
 
+# Above this condition number of the Gram matrix (the square of the
+# matrices' condition number) the float32 eigenvalues of `W^T W` lose the
+# small singular values, so the SVD takes over.
+_GRAM_CONDITION_LIMIT = 1e4
+
+
+def _polar_from_gram(matrices, eigenvalues, eigenvectors, tall):
+    """Polar factor `W (W^T W)^(-1/2)` from the eigenvectors of the Gram matrix.
+
+    A Newton-Schulz step, `Q (3 I - Q^T Q) / 2`, then removes the rounding
+    error of the eigenvalues: it keeps the singular vectors and squares the
+    distance of the singular values from one.
+    """
+    inverse_root = ops.matmul(
+        eigenvectors * ops.expand_dims(ops.rsqrt(eigenvalues), -2),
+        ops.swapaxes(eigenvectors, -1, -2),
+    )
+    if tall:
+        polar = ops.matmul(matrices, inverse_root)
+        product = ops.matmul(ops.swapaxes(polar, -1, -2), polar)
+        return 1.5 * polar - 0.5 * ops.matmul(polar, product)
+    polar = ops.matmul(inverse_root, matrices)
+    product = ops.matmul(polar, ops.swapaxes(polar, -1, -2))
+    return 1.5 * polar - 0.5 * ops.matmul(product, polar)
+
+
+def _polar_from_svd(matrices):
+    # The thin SVD (`full_matrices=False`) gives U (n, k) and V^T (k, r) with
+    # k = min(n, r), so `U @ V^T` has the input's shape on every backend; the
+    # full SVD would need U sliced to its first r columns.
+    left, _, right_transposed = ops.svd(matrices, full_matrices=False)
+    return ops.matmul(left, right_transposed)
+
+
 def orthogonalization(matrices):
     """Project matrices onto the Stiefel manifold (polar decomposition).
 
@@ -86,6 +120,13 @@ def orthogonalization(matrices):
     `n >= r` the columns of the result are orthonormal; for `n < r` its rows
     are. Matrices that already have orthonormal columns are returned
     unchanged (up to rounding), so the projection is idempotent.
+
+    The factor is computed as `W (W^T W)^(-1/2)` from an eigendecomposition
+    of the small `min(n, r)`-square Gram matrix, which for the tall bases of
+    tangent distances (e.g. `784 x 12`) is several times faster than the SVD
+    of `W`. When a matrix of the stack is ill-conditioned (condition number
+    above 100, which also covers rank-deficient matrices), the whole stack
+    takes the SVD instead, so the result is the same in every case.
 
     Args:
         matrices: One matrix `(n, r)` or a stack `(P, n, r)`.
@@ -103,13 +144,24 @@ def orthogonalization(matrices):
     matrices = _to_float(matrices)
     _check_matrices(matrices, "matrices")
     dtype = matrices.dtype
-    # The thin SVD (`full_matrices=False`) gives U (n, k) and V^T (k, r) with
-    # k = min(n, r), so `U @ V^T` has the input's shape on every backend; the
-    # full SVD would need U sliced to its first r columns.
-    left, _, right_transposed = ops.svd(
-        _at_least_float32(matrices), full_matrices=False
+    computed = _at_least_float32(matrices)
+    rows, columns = static_shape(computed)[-2:]
+    tall = rows >= columns
+    transposed = ops.swapaxes(computed, -1, -2)
+    gram = (
+        ops.matmul(transposed, computed) if tall else ops.matmul(computed, transposed)
     )
-    return ops.cast(ops.matmul(left, right_transposed), dtype)
+    eigenvalues, eigenvectors = ops.eigh(gram)
+    # `eigh` sorts the eigenvalues in ascending order.
+    well_conditioned = ops.all(
+        eigenvalues[..., 0] > eigenvalues[..., -1] / _GRAM_CONDITION_LIMIT
+    )
+    polar = ops.cond(
+        well_conditioned,
+        lambda: _polar_from_gram(computed, eigenvalues, eigenvectors, tall),
+        lambda: _polar_from_svd(computed),
+    )
+    return ops.cast(polar, dtype)
 
 
 def trace_normalization(matrices, epsilon=1e-7):

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import scipy.linalg
 
+from anysma import constraints
 from anysma.ops import linalg
 from anysma.testing.test_case import TestCase
 from anysma.testing.test_case import to_numpy
@@ -89,6 +90,35 @@ class OrthogonalizationTest(TestCase):
     def test_keeps_orthonormal_matrix(self):
         basis = np.eye(5, 3, dtype="float32")
         self.assertAllClose(linalg.orthogonalization(basis), basis, atol=1e-6)
+
+    def test_ill_conditioned_matrices_take_the_svd(self):
+        # Condition numbers 1e3 and infinity (rank 1): the Gram matrix's
+        # eigenvalues are then too inexact, and the result must still be
+        # the polar factor (orthonormal columns, no NaN).
+        rng = np.random.default_rng(3)
+        left, _ = np.linalg.qr(rng.normal(size=(6, 3)))
+        right, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        ill = (left * np.array([1.0, 0.1, 1e-3])) @ right.T
+        stack = np.stack([_random((6, 3)), ill]).astype("float32")
+        self.assertAllClose(
+            linalg.orthogonalization(stack), _polar_reference(stack), atol=1e-4
+        )
+        rank_one = np.outer(np.arange(1.0, 7.0), [1.0, 2.0, 3.0]).astype("float32")
+        for matrix in (rank_one, np.zeros((6, 3), "float32")):
+            result = to_numpy(linalg.orthogonalization(matrix))
+            self.assertAllClose(result.T @ result, np.eye(3), atol=1e-5)
+
+    def test_compiled_in_a_training_step(self):
+        # `ops.cond` between the two algorithms must trace on every backend.
+        layer = keras.layers.Dense(
+            3, use_bias=False, kernel_constraint=constraints.Orthogonalization()
+        )
+        model = keras.Sequential([keras.Input((6,)), layer])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        x = _random((32, 6))
+        model.fit(x, x[:, :3] * 4.0, epochs=2, verbose=0)
+        kernel = to_numpy(layer.kernel)
+        self.assertAllClose(kernel.T @ kernel, np.eye(3), atol=1e-5)
 
     def test_float16_and_integer_inputs(self):
         matrices = _random((2, 5, 3))
