@@ -77,30 +77,21 @@ def trace(matrices, keepdims=False):
     return traces
 
 
-# Above this condition number of the Gram matrix (the square of the
-# matrices' condition number) the float32 eigenvalues of `W^T W` lose the
-# small singular values, so the SVD takes over.
-_GRAM_CONDITION_LIMIT = 1e4
+# Below this condition number of the Gram matrix (the square of the
+# matrices' condition number) the float32 eigenvalues of `W^T W` give the
+# polar factor to about 1e-5; above it the SVD takes over.
+_GRAM_CONDITION_LIMIT = 100.0
 
 
 def _polar_from_gram(matrices, eigenvalues, eigenvectors, tall):
-    """Polar factor `W (W^T W)^(-1/2)` from the eigenvectors of the Gram matrix.
-
-    A Newton-Schulz step, `Q (3 I - Q^T Q) / 2`, then removes the rounding
-    error of the eigenvalues: it keeps the singular vectors and squares the
-    distance of the singular values from one.
-    """
+    """Polar factor `W (W^T W)^(-1/2)` from the eigenvectors of the Gram matrix."""
     inverse_root = ops.matmul(
         eigenvectors * ops.expand_dims(ops.rsqrt(eigenvalues), -2),
         ops.swapaxes(eigenvectors, -1, -2),
     )
     if tall:
-        polar = ops.matmul(matrices, inverse_root)
-        product = ops.matmul(ops.swapaxes(polar, -1, -2), polar)
-        return 1.5 * polar - 0.5 * ops.matmul(polar, product)
-    polar = ops.matmul(inverse_root, matrices)
-    product = ops.matmul(polar, ops.swapaxes(polar, -1, -2))
-    return 1.5 * polar - 0.5 * ops.matmul(product, polar)
+        return ops.matmul(matrices, inverse_root)
+    return ops.matmul(inverse_root, matrices)
 
 
 def _polar_from_svd(matrices):
@@ -125,8 +116,10 @@ def orthogonalization(matrices):
     of the small `min(n, r)`-square Gram matrix, which for the tall bases of
     tangent distances (e.g. `784 x 12`) is several times faster than the SVD
     of `W`. When a matrix of the stack is ill-conditioned (condition number
-    above 100, which also covers rank-deficient matrices), the whole stack
+    above 10, which also covers rank-deficient matrices), the whole stack
     takes the SVD instead, so the result is the same in every case.
+    Bases kept orthonormal by the constraint, which change by one optimizer
+    step at a time, always take the fast path.
 
     Args:
         matrices: One matrix `(n, r)` or a stack `(P, n, r)`.

@@ -91,6 +91,23 @@ class OrthogonalizationTest(TestCase):
         basis = np.eye(5, 3, dtype="float32")
         self.assertAllClose(linalg.orthogonalization(basis), basis, atol=1e-6)
 
+    def test_bases_near_orthonormal_match_scipy(self):
+        # The constraint's usual input, one optimizer step away from an
+        # orthonormal basis: the Gram-matrix path (condition number < 10).
+        rng = np.random.default_rng(2)
+        for shape in [(10, 784, 12), (4, 64, 16), (16, 64)]:
+            if len(shape) == 3:
+                basis = np.linalg.qr(rng.normal(size=shape))[0]
+            else:
+                basis = np.linalg.qr(rng.normal(size=shape[::-1]))[0].T
+            matrices = (basis + 0.02 * rng.normal(size=shape)).astype("float32")
+            self.assertAllClose(
+                linalg.orthogonalization(matrices),
+                _polar_reference(matrices),
+                atol=1e-5,
+                msg=f"shape={shape}",
+            )
+
     def test_ill_conditioned_matrices_take_the_svd(self):
         # Condition numbers 1e3 and infinity (rank 1): the Gram matrix's
         # eigenvalues are then too inexact, and the result must still be
