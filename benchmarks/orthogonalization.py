@@ -43,10 +43,10 @@ def _worker():
     """Time both algorithms on this process' backend; print JSON rows."""
     import keras
     import numpy as np
-
-    from anysma.ops import linalg
     from distance_kernels import _compiled
     from distance_kernels import _seconds_per_call
+
+    from anysma.ops import linalg
 
     backend = keras.backend.backend()
     rows = []
