@@ -19,6 +19,9 @@ from anysma import robustness  # noqa: E402
 from anysma import utils  # noqa: E402
 from anysma.capsule import Capsule  # noqa: E402
 from anysma.version import __version__  # noqa: E402
+from anysma._backend import configure_jax_compilation_cache as _configure_cache  # noqa: E402
+
+_configure_cache()
 
 __all__ = [
     "Capsule",

@@ -90,3 +90,57 @@ def test_tensorflow_log_level_is_set_before_keras_is_imported(preset):
     )
     expected = "2" if preset is None else preset
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+_CACHE_PROBE = """
+import os, jax, anysma
+import jax.numpy as jnp
+print("DIR", jax.config.jax_compilation_cache_dir)
+jax.jit(lambda x: jnp.sin(x) @ x.T)(jnp.ones((8, 8))).block_until_ready()
+folder = jax.config.jax_compilation_cache_dir
+print("ENTRIES", len(os.listdir(folder)) if folder and os.path.isdir(folder) else 0)
+"""
+
+
+def _probe_jax_cache(tmp_path, **variables):
+    pytest.importorskip("jax")
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JAX_", "ANYSMA_JAX"))
+    }
+    environment.update(
+        KERAS_BACKEND="jax",
+        ANYSMA_CACHE_DIR=str(tmp_path / "cache"),
+        **variables,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = dict(
+        line.split(" ", 1) for line in result.stdout.splitlines() if " " in line
+    )
+    return lines["DIR"], int(lines["ENTRIES"])
+
+
+def test_jax_compilation_cache_is_on_in_the_anysma_cache(tmp_path):
+    folder, entries = _probe_jax_cache(tmp_path)
+    assert folder == str(tmp_path / "cache" / "jax_compilation_cache")
+    assert entries > 0
+
+
+def test_jax_compilation_cache_opt_out_and_user_choice(tmp_path):
+    folder, entries = _probe_jax_cache(tmp_path, ANYSMA_JAX_COMPILATION_CACHE="0")
+    assert (folder, entries) == ("None", 0)
+    chosen = tmp_path / "mine"
+    folder, entries = _probe_jax_cache(
+        tmp_path, ANYSMA_JAX_COMPILATION_CACHE=str(chosen)
+    )
+    assert folder == str(chosen) and entries > 0
+    users = tmp_path / "users"
+    folder, _ = _probe_jax_cache(tmp_path, JAX_COMPILATION_CACHE_DIR=str(users))
+    assert folder == str(users)
