@@ -1,5 +1,6 @@
 """anysma: prototype-based learning and capsule networks for Keras 3."""
 
+from anysma._backend import configure_jax_compilation_cache as _configure_cache
 from anysma._backend import select_backend as _select_backend
 
 _select_backend()
@@ -19,7 +20,6 @@ from anysma import robustness  # noqa: E402
 from anysma import utils  # noqa: E402
 from anysma.capsule import Capsule  # noqa: E402
 from anysma.version import __version__  # noqa: E402
-from anysma._backend import configure_jax_compilation_cache as _configure_cache  # noqa: E402
 
 _configure_cache()
 
