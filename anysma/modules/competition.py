@@ -42,16 +42,16 @@ class _CompetitionModule(Module):
                 "*atom) and dissimilarities (batch, prototypes); maybe a "
                 f"routing module is missing before it. {received}"
             )
-        if (
-            signals_shape[1] != tables.proto_number
-            or dissimilarities_shape[1] != tables.proto_number
+        if signals_shape[1] not in (1, tables.proto_number) or (
+            dissimilarities_shape[1] != tables.proto_number
         ):
             raise ValueError(
                 f"{type(self).__name__} `{self.name}` has prototype_distribution="
                 f"{self.prototype_distribution} ({tables.proto_number} "
                 f"prototypes in {tables.capsule_number} capsules), so the "
                 "signals and dissimilarities need "
-                f"{tables.proto_number} prototypes on axis 1. {received}"
+                f"{tables.proto_number} prototypes on axis 1 (the signals may "
+                f"also have 1: one signal shared by all prototypes). {received}"
             )
         return tables
 
@@ -85,7 +85,8 @@ class NearestCompetition(_CompetitionModule):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, *atom)` and `(batch, prototypes)`.
+        `(batch, prototypes, *atom)` (or `(batch, 1, *atom)`: one signal
+        shared by all prototypes) and `(batch, prototypes)`.
 
     Output shape:
         `((batch, capsules, *atom), (batch, capsules))`.
@@ -146,7 +147,8 @@ class GibbsCompetition(_CompetitionModule):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, *atom)` and `(batch, prototypes)`.
+        `(batch, prototypes, *atom)` (or `(batch, 1, *atom)`: one signal
+        shared by all prototypes) and `(batch, prototypes)`.
 
     Output shape:
         `((batch, capsules, *atom), (batch, capsules))`.
@@ -232,7 +234,8 @@ class Competition(_CompetitionModule):
 
     Input shape:
         A tuple `(signals, dissimilarities)` of shapes
-        `(batch, prototypes, *atom)` and `(batch, prototypes)`.
+        `(batch, prototypes, *atom)` (or `(batch, 1, *atom)`: one signal
+        shared by all prototypes) and `(batch, prototypes)`.
 
     Output shape:
         `((batch, capsules, *atom), (batch, capsules))`.

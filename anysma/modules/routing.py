@@ -262,7 +262,9 @@ class SqueezeRouting(Module):
         signals, broadcast to all prototypes) and `(batch, prototypes, 1)`.
 
     Output shape:
-        `((batch, prototypes, *atom), (batch, prototypes))`.
+        `((batch, prototypes, *atom), (batch, prototypes))`; shared signals
+        stay shared, `(batch, 1, *atom)`, and the competition modules take
+        them as the signal of every prototype.
 
     Example:
 
@@ -289,16 +291,17 @@ class SqueezeRouting(Module):
         signals, dissimilarities = inputs
         signals = ops.squeeze(signals, axis=2)
         dissimilarities = ops.squeeze(dissimilarities, axis=2)
-        if signals.shape[1] == 1 and dissimilarities.shape[1] != 1:
-            # Shared signals: every prototype routes the same input.
-            shape = ops.shape(dissimilarities)
-            signals = ops.broadcast_to(
-                signals, (shape[0], shape[1]) + tuple(signals.shape[2:])
-            )
+        # Shared signals `(batch, 1, *atom)` stay shared: the competition
+        # modules take them as they are, so the input is never copied once
+        # per prototype.
         return signals, dissimilarities
 
     def compute_output_shape(self, input_shape):
-        return _routed_shapes(self, input_shape)
+        signals_shape, dissimilarities_shape = self._split_signal_shapes(input_shape)
+        return (
+            signals_shape[:2] + signals_shape[3:],
+            dissimilarities_shape[:2],
+        )
 
 
 __all__ = ["GibbsRouting", "Routing", "SqueezeRouting"]

@@ -120,29 +120,59 @@ def _check_competition_inputs(signals, dissimilarities):
         2,
         _COMPETITION_LAYOUT,
         _COMPETITION_DISSIMILARITY_LAYOUT,
+        shared_axis=1,
     )
     return signals, dissimilarities
 
 
+def _is_shared(signals, dissimilarities):
+    """One signal for all prototypes: `(B, 1, *A)` with `(B, P)`, `P > 1`."""
+    return static_shape(signals)[1] == 1 and static_shape(dissimilarities)[1] != 1
+
+
+def _contract_shared(weights, flat_signals, dissimilarities):
+    """`contract` for one signal `(B, 1, D)` shared by every prototype.
+
+    Each capsule's weighted sum of equal signals is the signal times the sum
+    of its weights, so no `(B, K, max_k, D)` block is ever formed.
+    """
+    return (
+        flat_signals * ops.sum(weights, axis=-1, keepdims=True),
+        ops.sum(weights * dissimilarities, axis=-1),
+    )
+
+
 def _gather_blocks(flat_signals, dissimilarities, tables):
-    """Gather each capsule's prototypes: `(B, K, max_k, D)` and `(B, K, max_k)`."""
+    """Gather each capsule's prototypes: `(B, K, max_k, D)` and `(B, K, max_k)`.
+
+    Shared signals (`flat_signals` `(B, 1, D)`) have nothing to gather and
+    come back as they are.
+    """
     capsule_number, max_count = tables.index_table.shape
+    shared = _is_shared(flat_signals, dissimilarities)
     if tables.layout == "blocks":
         atom_size = tuple(ops.shape(flat_signals))[-1]
         return (
-            ops.reshape(flat_signals, (-1, capsule_number, max_count, atom_size)),
+            flat_signals
+            if shared
+            else ops.reshape(flat_signals, (-1, capsule_number, max_count, atom_size)),
             ops.reshape(dissimilarities, (-1, capsule_number, max_count)),
         )
     indices = ops.convert_to_tensor(tables.index_table, dtype="int32")
     return (
-        ops.take(flat_signals, indices, axis=1),
+        flat_signals if shared else ops.take(flat_signals, indices, axis=1),
         ops.take(dissimilarities, indices, axis=1),
     )
 
 
 def _compete(signals, dissimilarities, tables, block_weights, return_probabilities):
     """Gather the capsules' blocks, weight them with `block_weights`, contract."""
+    shared = _is_shared(signals, dissimilarities)
     if tables.layout == "identity":
+        if shared:
+            signals = ops.broadcast_to(
+                signals, tuple(ops.shape(dissimilarities)) + tuple(signals.shape[2:])
+            )
         outputs = (signals, dissimilarities)
         if return_probabilities:
             outputs += (ops.expand_dims(ops.ones_like(dissimilarities), -1),)
@@ -152,9 +182,9 @@ def _compete(signals, dissimilarities, tables, block_weights, return_probabiliti
         flat_signals, dissimilarities, tables
     )
     weights = block_weights(blocks_dissimilarities)
-    competed_signals, competed_dissimilarities = contract(
-        weights, blocks_signals, blocks_dissimilarities
-    )
+    competed_signals, competed_dissimilarities = (
+        _contract_shared if shared else contract
+    )(weights, blocks_signals, blocks_dissimilarities)
     outputs = (restore_atoms(competed_signals, atom_shape), competed_dissimilarities)
     return outputs + (weights,) if return_probabilities else outputs
 
@@ -203,7 +233,7 @@ def nearest_competition(
         prototype_index_table, valid_mask, static_shape(dissimilarities)[1]
     )
 
-    def block_weights(blocks_dissimilarities):
+    def winner_weights(blocks_dissimilarities):
         if not tables.all_valid:
             # Padding must never win; `inf` only enters the argmin, never a sum.
             blocks_dissimilarities = ops.where(
@@ -219,7 +249,7 @@ def nearest_competition(
         )
 
     return _compete(
-        signals, dissimilarities, tables, block_weights, return_probabilities
+        signals, dissimilarities, tables, winner_weights, return_probabilities
     )
 
 
@@ -361,6 +391,7 @@ def competition(
 
 def _compete_grouped(signals, dissimilarities, tables, transform, return_probabilities):
     """`competition` for padded tables: one step per distinct capsule size."""
+    shared = _is_shared(signals, dissimilarities)
     flat_signals, atom_shape = flatten_atoms(signals, 2)
     max_count = tables.index_table.shape[1]
     order, grouped_signals, grouped_dissimilarities, grouped_weights = [], [], [], []
@@ -369,11 +400,16 @@ def _compete_grouped(signals, dissimilarities, tables, transform, return_probabi
         indices = ops.convert_to_tensor(tables.index_table[rows, :count], "int32")
         blocks_dissimilarities = ops.take(dissimilarities, indices, axis=1)
         weights = transform(blocks_dissimilarities)
-        competed_signals, competed_dissimilarities = contract(
-            weights,
-            ops.take(flat_signals, indices, axis=1),
-            blocks_dissimilarities,
-        )
+        if shared:
+            competed_signals, competed_dissimilarities = _contract_shared(
+                weights, flat_signals, blocks_dissimilarities
+            )
+        else:
+            competed_signals, competed_dissimilarities = contract(
+                weights,
+                ops.take(flat_signals, indices, axis=1),
+                blocks_dissimilarities,
+            )
         order.extend(rows.tolist())
         grouped_signals.append(competed_signals)
         grouped_dissimilarities.append(competed_dissimilarities)

@@ -319,11 +319,16 @@ class SharedSignalTest(TestCase):
                     ((None, 4, 3), (None, 4)),
                 )
 
-    def test_squeeze_routing_broadcasts_shared_signals(self):
+    def test_squeeze_routing_keeps_shared_signals_shared(self):
+        # The competition modules take the shared form, so it is never
+        # copied once per prototype (tested in test_competition_kernels).
         signals, dissimilarities = random_signal((2, 4, 1, 3))
-        outputs = SqueezeRouting()((signals[:, :1], dissimilarities))
-        self.assertShapeEqual(outputs[0], (2, 4, 3))
-        self.assertAllClose(
-            outputs[0], np.repeat(signals[:, :1, 0], 4, axis=1), atol=1e-6
+        layer = SqueezeRouting()
+        outputs = layer((signals[:, :1], dissimilarities))
+        self.assertShapeEqual(outputs[0], (2, 1, 3))
+        self.assertEqual(
+            layer.compute_output_shape(((None, 1, 1, 3), (None, 4, 1))),
+            ((None, 1, 3), (None, 4)),
         )
+        self.assertAllClose(outputs[0], signals[:, :1, 0], atol=1e-6)
         self.assertAllClose(outputs[1], dissimilarities[:, :, 0])

@@ -177,3 +177,49 @@ class ClassLogPosteriorTest(TestCase):
             class_log_posterior(dissimilarities, membership[:5])
         with self.assertRaisesRegex(ValueError, r"`membership` must have rank"):
             class_log_posterior(dissimilarities, np.ones(6, dtype=bool))
+
+
+class SharedSignalCompetitionTest(TestCase):
+    """One signal `(B, 1, *A)` shared by all prototypes (the LVQ models)."""
+
+    def test_equals_the_broadcast_signals(self):
+        from anysma.ops.competition import competition
+        from anysma.ops.competition import gibbs_competition
+        from anysma.ops.competition import nearest_competition
+        from anysma.utils import prototype_index_tables
+
+        rng = np.random.default_rng(0)
+        signals = rng.normal(size=(4, 1, 2, 3)).astype("float32")
+        kernels = {
+            "nearest": nearest_competition,
+            "gibbs": gibbs_competition,
+            # Weights that do not sum to one: the shared path must scale.
+            "competition": lambda *args, **kwargs: competition(
+                *args, lambda d: ops.exp(-d), **kwargs
+            ),
+        }
+        # Blocks, identity and padded (gathered) prototype tables.
+        for distribution in ([2, 2, 2], [1, 1, 1], [2, 1, 3]):
+            tables = prototype_index_tables(distribution)
+            prototypes = sum(distribution)
+            dissimilarities = rng.random((4, prototypes)).astype("float32")
+            repeated = np.repeat(signals, prototypes, axis=1)
+            for name, kernel in kernels.items():
+                shared = kernel(
+                    signals,
+                    dissimilarities,
+                    tables.index_table,
+                    tables.valid_mask,
+                    return_probabilities=True,
+                )
+                full = kernel(
+                    repeated,
+                    dissimilarities,
+                    tables.index_table,
+                    tables.valid_mask,
+                    return_probabilities=True,
+                )
+                message = f"{name}, distribution={distribution}"
+                self.assertShapeEqual(shared[0], (4, len(distribution), 2, 3))
+                for got, expected in zip(shared, full):
+                    self.assertAllClose(got, expected, atol=1e-6, msg=message)
