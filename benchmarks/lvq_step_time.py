@@ -1,7 +1,7 @@
 """Training step time of the ready-made LVQ models on MNIST, per backend.
 
-Times one epoch of `fit` (batch 128, Adam, the GLVQ loss) over 19,968 (156 batches of) MNIST
-training images after a warm-up fit that compiles, for GLVQ, GMLVQ and
+Times one epoch of `fit` (batch 128, Adam, the GLVQ loss) over 156 batches
+of MNIST training images after a warm-up fit that compiles, for GLVQ, GMLVQ and
 GTLVQ with 1 and 10 prototypes per class, each backend in its own process.
 With several prototypes per class the nearest-prototype competition runs,
 which is where a copy of the input per prototype used to cost most of the
