@@ -156,6 +156,32 @@ def test_capsule_learning_trajectory(tmp_path):
     assert (tmp_path / "capsule_learning_a.png").stat().st_size > 10_000
 
 
+def test_orthogonalization_benchmark_agrees_with_the_svd():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS_DIR / "orthogonalization.py"),
+            "--backends",
+            keras.backend.backend(),
+            "--no_write",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [
+        line.split("|")
+        for line in completed.stdout.splitlines()
+        if line.startswith(f"| {keras.backend.backend()} ")
+    ]
+    assert len(rows) == 3
+    # Both algorithms give the same bases: the last column is their largest
+    # difference.
+    assert all(float(row[-2]) < 1e-5 for row in rows)
+
+
 # === Data protocol ===
 
 
