@@ -204,7 +204,8 @@ def nearest_competition(
     Gradients flow only to the winners.
 
     Args:
-        signals: `(B, P, *A)`.
+        signals: `(B, P, *A)`, or `(B, 1, *A)`: one signal shared by all
+            prototypes.
         dissimilarities: `(B, P)`.
         prototype_index_table: Static int array `(K, max_k)`: the prototypes
             of each capsule (see `anysma.utils.prototype_index_tables`).
@@ -269,7 +270,8 @@ def gibbs_competition(
     `sum_j q x[b, j]` and `sum_j q d[b, j]`.
 
     Args:
-        signals: `(B, P, *A)`.
+        signals: `(B, P, *A)`, or `(B, 1, *A)`: one signal shared by all
+            prototypes.
         dissimilarities: `(B, P)`.
         prototype_index_table: Static int array `(K, max_k)` (see
             `anysma.utils.prototype_index_tables`).
@@ -338,7 +340,8 @@ def competition(
     transformation (normalized or not) sees exactly the capsule's prototypes.
 
     Args:
-        signals: `(B, P, *A)`.
+        signals: `(B, P, *A)`, or `(B, 1, *A)`: one signal shared by all
+            prototypes.
         dissimilarities: `(B, P)`.
         prototype_index_table: Static int array `(K, max_k)` (see
             `anysma.utils.prototype_index_tables`).
