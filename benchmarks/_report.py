@@ -1,6 +1,7 @@
 """Machine information, versions, peer pins, and the RESULTS.md rendering."""
 
 import importlib.metadata
+import json
 import os
 import pathlib
 import platform
@@ -49,6 +50,25 @@ def replace_section(path, start, end, section):
     else:
         text = text.rstrip("\n") + "\n\n" + section
     write_atomically(path, text)
+
+
+def rows_per_backend(script, backends, arguments=()):
+    """Run `script --worker *arguments` once per backend, in a fresh process.
+
+    Each worker prints its result rows as one JSON list on its last line;
+    returns all rows, backend after backend.
+    """
+    rows = []
+    for backend in backends:
+        output = subprocess.run(
+            [sys.executable, os.path.abspath(script), "--worker", *arguments],
+            env=dict(os.environ, KERAS_BACKEND=backend),
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
+        rows += json.loads(output.strip().splitlines()[-1])
+    return rows
 
 
 def _read(path):
@@ -149,7 +169,9 @@ def peer_environments(peers):
 # === Markdown ===
 
 
-def _table(columns, rows):
+def markdown_table(columns, rows):
+    """A Markdown table of `columns` (headers) and `rows` (lists of cells)."""
+
     def cell(value):
         return str(value).replace("|", "\\|").replace("\n", " ")
 
@@ -179,7 +201,7 @@ def render_markdown(report):
         "",
         "## Machine",
         "",
-        _table(
+        markdown_table(
             ["CPU", "cores", "memory", "GPU", "OS", "Python"],
             [
                 [
@@ -206,7 +228,7 @@ def render_markdown(report):
         "",
         "## Library versions (anysma environment)",
         "",
-        _table(
+        markdown_table(
             ["package", "version"],
             [[name, version] for name, version in report["versions"].items()],
         ),
@@ -222,7 +244,7 @@ def render_markdown(report):
             "(`python benchmarks/peers/setup_peers.py`) with these pins "
             "(`benchmarks/peers/requirements-<peer>.txt`):",
             "",
-            _table(
+            markdown_table(
                 ["peer", "status", "pins"],
                 [
                     [peer, env["status"], ", ".join(env["pins"])]
@@ -252,7 +274,7 @@ def render_markdown(report):
             f"{met} met, {missed} missed, {len(targets) - met - missed} not "
             "measurable in this run.",
             "",
-            _table(
+            markdown_table(
                 [
                     "benchmark",
                     "target",
@@ -283,7 +305,7 @@ def render_markdown(report):
             out += [f"Summary failed: {benchmark['error']}", ""]
         for section in benchmark.get("sections", []):
             out += [f"### {section['title']}", ""]
-            out += [_table(section["columns"], section["rows"]), ""]
+            out += [markdown_table(section["columns"], section["rows"]), ""]
             out += [note for note in section.get("notes", []) if note]
             out += [""]
     return "\n".join(out).rstrip() + "\n"

@@ -23,7 +23,6 @@ Results go to `certification_speed.json` in `--output` (by default
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -161,19 +160,10 @@ def main(argv=None):
     if args.worker:
         print(json.dumps(worker(args)), flush=True)
         return 0
-    rows = []
-    for backend in args.backends:
-        command = [sys.executable, __file__, "--worker", f"--repeats={args.repeats}"]
-        if args.data_dir:
-            command.append(f"--data_dir={args.data_dir}")
-        output = subprocess.run(
-            command,
-            env=dict(os.environ, KERAS_BACKEND=backend),
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
-        rows += json.loads(output.strip().splitlines()[-1])
+    arguments = [f"--repeats={args.repeats}"]
+    if args.data_dir:
+        arguments.append(f"--data_dir={args.data_dir}")
+    rows = _report.rows_per_backend(__file__, args.backends, arguments)
     _report.write_atomically(
         os.path.join(args.output, "certification_speed.json"),
         json.dumps(rows, indent=1) + "\n",

@@ -20,7 +20,6 @@ The table is printed and written to the `lvq_step_time` section of
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -78,16 +77,18 @@ def _worker(data_dir):
 
 
 def _table(rows):
-    lines = [
-        "| backend | model | prototypes per class | ms per step |",
-        "|---|---|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['backend']} | {row['model']} | {row['prototypes_per_class']} "
-            f"| {row['ms_per_step']:.2f} |"
-        )
-    return "\n".join(lines)
+    return _report.markdown_table(
+        ("backend", "model", "prototypes per class", "ms per step"),
+        [
+            (
+                row["backend"],
+                row["model"],
+                row["prototypes_per_class"],
+                f"{row['ms_per_step']:.2f}",
+            )
+            for row in rows
+        ],
+    )
 
 
 def main():
@@ -100,19 +101,8 @@ def main():
     if args.worker:
         _worker(args.data_dir)
         return
-    rows = []
-    for backend in args.backends:
-        command = [sys.executable, os.path.abspath(__file__), "--worker"]
-        if args.data_dir:
-            command += ["--data_dir", args.data_dir]
-        output = subprocess.run(
-            command,
-            env={**os.environ, "KERAS_BACKEND": backend},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rows.extend(json.loads(output.strip().splitlines()[-1]))
+    arguments = ["--data_dir", args.data_dir] if args.data_dir else []
+    rows = _report.rows_per_backend(__file__, args.backends, arguments)
     table = _table(rows)
     print(table)
     if not args.no_write:

@@ -20,7 +20,6 @@ The table is printed and written to the `orthogonalization` section of
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,18 +83,29 @@ def _worker():
 
 
 def _table(rows):
-    lines = [
-        "| backend | matrices | shape | SVD (ms) | Gram eigh (ms) | speed-up | "
-        "max difference |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['backend']} | {row['what']} | {tuple(row['shape'])} | "
-            f"{row['svd_ms']:.3f} | {row['eigh_ms']:.3f} | "
-            f"{row['svd_ms'] / row['eigh_ms']:.1f}x | {row['max_difference']:.1e} |"
-        )
-    return "\n".join(lines)
+    return _report.markdown_table(
+        (
+            "backend",
+            "matrices",
+            "shape",
+            "SVD (ms)",
+            "Gram eigh (ms)",
+            "speed-up",
+            "max difference",
+        ),
+        [
+            (
+                row["backend"],
+                row["what"],
+                tuple(row["shape"]),
+                f"{row['svd_ms']:.3f}",
+                f"{row['eigh_ms']:.3f}",
+                f"{row['svd_ms'] / row['eigh_ms']:.1f}x",
+                f"{row['max_difference']:.1e}",
+            )
+            for row in rows
+        ],
+    )
 
 
 def main():
@@ -107,16 +117,7 @@ def main():
     if args.worker:
         _worker()
         return
-    rows = []
-    for backend in args.backends:
-        output = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--worker"],
-            env={**os.environ, "KERAS_BACKEND": backend},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rows.extend(json.loads(output.strip().splitlines()[-1]))
+    rows = _report.rows_per_backend(__file__, args.backends)
     table = _table(rows)
     print(table)
     if not args.no_write:
