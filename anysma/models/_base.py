@@ -22,11 +22,14 @@ fails with "'NoneType' object is not callable". `GuardedModel` therefore
 """
 
 import contextlib
+import inspect
+import math
 
 import keras
 import numpy as np
 
 from anysma.ops._validation import static_shape
+from anysma.utils import data_parallel
 
 
 def _describe(shape):
@@ -185,14 +188,31 @@ class GuardedModel(keras.Model):
     def predict(self, x, *args, **kwargs):
         self.check_input_shapes(x)
         self.check_finite_inputs(x)
+        arguments = _bind(keras.Model.predict, self, x, *args, **kwargs)
+        shards = data_parallel.batch_shards()
+        padding = 0
+        if shards > 1 and data_parallel.is_array_data(x):
+            arguments, padding = _predict_arguments_for_devices(arguments, shards)
         with self._variables_kept_on_error():
-            return super().predict(x, *args, **kwargs)
+            outputs = super().predict(**arguments)
+        if padding:
+            outputs = data_parallel.take(outputs, slice(0, -padding))
+        return outputs
 
     def evaluate(self, x=None, *args, **kwargs):
         self.check_input_shapes(x)
         self.check_finite_inputs(x)
+        arguments = _bind(keras.Model.evaluate, self, x, *args, **kwargs)
+        shards = data_parallel.batch_shards()
         with self._variables_kept_on_error():
-            return super().evaluate(x, *args, **kwargs)
+            if (
+                shards > 1
+                and arguments.get("steps") is None
+                and data_parallel.is_array_data(x)
+                and data_parallel.num_samples(x) % shards
+            ):
+                return self._evaluate_over_devices(arguments, shards)
+            return super().evaluate(**arguments)
 
     def fit(self, x=None, *args, **kwargs):
         self.check_input_shapes(x)
@@ -202,8 +222,138 @@ class GuardedModel(keras.Model):
         if isinstance(validation_data, (list, tuple)) and validation_data:
             self.check_input_shapes(validation_data[0])
             self.check_finite_inputs(validation_data[0])
+        arguments = _bind(keras.Model.fit, self, x, *args, **kwargs)
+        shards = data_parallel.batch_shards()
+        if shards > 1 and data_parallel.is_array_data(x):
+            arguments = self._fit_arguments_for_devices(arguments, shards)
         with self._variables_kept_on_error():
-            return super().fit(x, *args, **kwargs)
+            return super().fit(**arguments)
+
+    # === Data parallelism (keras.distribution on JAX) ===
+
+    def _evaluate_over_devices(self, arguments, shards):
+        """`evaluate` on array data whose length does not divide by `shards`.
+
+        The rows that divide run distributed; the remaining rows (fewer than
+        the devices) then run on the replicated model without the
+        distribution, and the metric states of both parts are added, as
+        Keras adds them across replicas (every metric variable aggregates by
+        sum). So the result equals the one on a single device.
+        """
+        batch_size = arguments.get("batch_size") or 32
+        data_parallel.check_batch_size(batch_size, shards)
+        import jax
+
+        if jax.process_count() > 1:
+            raise ValueError(
+                "`evaluate` over several processes needs a number of samples "
+                f"that divides by the {shards} devices of each process (the "
+                "remaining samples run without the distribution, which only "
+                "a single process can do). Received: "
+                f"{data_parallel.num_samples(arguments['x'])} samples"
+            )
+        data = data_parallel.as_numpy(
+            (arguments.get("x"), arguments.get("y"), arguments.get("sample_weight"))
+        )
+        head, tail = data_parallel.split_divisible(
+            data_parallel.num_samples(data[0]), shards
+        )
+        head_state = None
+        if head.stop:
+            x, y, sample_weight = data_parallel.take(data, head)
+            super().evaluate(**dict(arguments, x=x, y=y, sample_weight=sample_weight))
+            # Only now: the compiled metrics create their variables on the
+            # first run.
+            variables = list(self.metrics_variables)
+            not_summed = [v.path for v in variables if v.aggregation != "sum"]
+            if not_summed:
+                raise ValueError(
+                    "`evaluate` over several devices on data whose size does "
+                    f"not divide by the {shards} devices adds the metric "
+                    "states of its parts, which needs metric variables that "
+                    "aggregate by sum. Received metric variables "
+                    f"{not_summed} with other aggregations; pass a number of "
+                    f"samples that divides by {shards}."
+                )
+            head_state = [keras.ops.convert_to_numpy(v.value) for v in variables]
+        x, y, sample_weight = data_parallel.take(data, tail)
+        distribution = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+        try:
+            # Resets the metrics, then holds the state of the tail alone.
+            super().test_on_batch(x, y, sample_weight)
+        finally:
+            keras.distribution.set_distribution(distribution)
+        if head_state is not None:
+            for variable, value in zip(variables, head_state):
+                variable.assign(variable.value + value)
+        logs = {
+            name: _to_python(keras.ops.convert_to_numpy(value))
+            for name, value in self.get_metrics_result().items()
+        }
+        if arguments.get("return_dict"):
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _fit_arguments_for_devices(self, arguments, shards):
+        """`fit` arguments whose batches all divide by `shards`."""
+        batch_size = arguments.get("batch_size") or 32
+        data_parallel.check_batch_size(batch_size, shards)
+        x, y, sample_weight = data_parallel.as_numpy(
+            (arguments.get("x"), arguments.get("y"), arguments.get("sample_weight"))
+        )
+        validation_data = arguments.get("validation_data")
+        split = arguments.get("validation_split") or 0.0
+        if split and validation_data is None:
+            # Keras' rule: the last `split` of the rows, before shuffling.
+            at = int(math.floor(data_parallel.num_samples(x) * (1.0 - split)))
+            validation_data = data_parallel.take((x, y, sample_weight), slice(at, None))
+            x, y, sample_weight = data_parallel.take(
+                (x, y, sample_weight), slice(0, at)
+            )
+        if arguments.get("class_weight"):
+            sample_weight = data_parallel.class_weight_to_sample_weight(
+                y, arguments["class_weight"], sample_weight
+            )
+        arguments = dict(arguments, validation_split=0.0, class_weight=None)
+        if data_parallel.num_samples(x) % shards:
+            shuffle = arguments.get("shuffle", True)
+            arguments.update(
+                x=data_parallel.DivisibleBatches(
+                    x,
+                    y,
+                    sample_weight,
+                    batch_size=batch_size,
+                    shards=shards,
+                    shuffle=bool(shuffle),
+                ),
+                y=None,
+                sample_weight=None,
+                batch_size=None,
+            )
+        else:
+            arguments.update(x=x, y=y, sample_weight=sample_weight)
+        if validation_data is not None and data_parallel.is_array_data(validation_data):
+            validation_data = tuple(validation_data) + (None,) * (
+                3 - len(validation_data)
+            )
+            if data_parallel.num_samples(validation_data[0]) % shards:
+                # Keras' validation cannot split the last rows over the
+                # devices; the callback runs this model's own `evaluate`.
+                callbacks = list(arguments.get("callbacks") or [])
+                callbacks.insert(
+                    0,
+                    _Validation(
+                        validation_data,
+                        batch_size=arguments.get("validation_batch_size") or batch_size,
+                        frequency=arguments.get("validation_freq", 1),
+                    ),
+                )
+                arguments.update(callbacks=callbacks, validation_data=None)
+            else:
+                arguments["validation_data"] = validation_data
+        return arguments
 
     def predict_on_batch(self, x):
         self.check_input_shapes(x)
@@ -216,3 +366,66 @@ class GuardedModel(keras.Model):
     def train_on_batch(self, x, *args, **kwargs):
         self.check_input_shapes(x)
         return super().train_on_batch(x, *args, **kwargs)
+
+
+def _to_python(value):
+    """A metric result as Keras' logs hold it: a float, or an array."""
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def _bind(method, model, *args, **kwargs):
+    """The arguments of a `keras.Model` method call, by name, as given."""
+    bound = inspect.signature(method).bind(model, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
+
+
+def _predict_arguments_for_devices(arguments, shards):
+    """`(arguments, padding)`: `x` padded by repeating its last row.
+
+    Every prediction depends on its own row only, so the first rows of the
+    outputs are exact; the caller drops the last `padding` rows.
+    """
+    batch_size = arguments.get("batch_size") or 32
+    data_parallel.check_batch_size(batch_size, shards)
+    x = data_parallel.as_numpy(arguments["x"])
+    num_rows = data_parallel.num_samples(x)
+    padding = -num_rows % shards
+    if padding:
+        rows = np.concatenate([np.arange(num_rows), np.full(padding, num_rows - 1)])
+        x = data_parallel.take(x, rows)
+    return dict(arguments, x=x), padding
+
+
+class _Validation(keras.callbacks.Callback):
+    """Adds `val_*` logs from the model's own `evaluate`, like `fit` does.
+
+    Runs first among the callbacks, so the others (and `History`) see the
+    validation results.
+    """
+
+    def __init__(self, data, batch_size, frequency):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.frequency = frequency
+
+    def on_epoch_end(self, epoch, logs=None):
+        if isinstance(self.frequency, int):
+            due = (epoch + 1) % self.frequency == 0
+        else:
+            due = epoch + 1 in self.frequency
+        if not due or logs is None:
+            return
+        x, y, sample_weight = self.data
+        results = self.model.evaluate(
+            x,
+            y,
+            sample_weight=sample_weight,
+            batch_size=self.batch_size,
+            verbose=0,
+            return_dict=True,
+        )
+        logs.update({f"val_{name}": value for name, value in results.items()})
