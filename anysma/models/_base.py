@@ -190,6 +190,7 @@ class GuardedModel(keras.Model):
         self.check_finite_inputs(x)
         arguments = _bind(keras.Model.predict, self, x, *args, **kwargs)
         shards = data_parallel.batch_shards()
+        arguments = _synchronous_on_cpu_devices(arguments, shards)
         padding = 0
         if shards > 1 and data_parallel.is_array_data(x):
             arguments, padding = _predict_arguments_for_devices(arguments, shards)
@@ -204,6 +205,7 @@ class GuardedModel(keras.Model):
         self.check_finite_inputs(x)
         arguments = _bind(keras.Model.evaluate, self, x, *args, **kwargs)
         shards = data_parallel.batch_shards()
+        arguments = _synchronous_on_cpu_devices(arguments, shards)
         with self._variables_kept_on_error():
             if (
                 shards > 1
@@ -224,6 +226,7 @@ class GuardedModel(keras.Model):
             self.check_finite_inputs(validation_data[0])
         arguments = _bind(keras.Model.fit, self, x, *args, **kwargs)
         shards = data_parallel.batch_shards()
+        arguments = _synchronous_on_cpu_devices(arguments, shards)
         if shards > 1 and data_parallel.is_array_data(x):
             arguments = self._fit_arguments_for_devices(arguments, shards)
         with self._variables_kept_on_error():
@@ -380,6 +383,20 @@ def _bind(method, model, *args, **kwargs):
     arguments.pop("self")
     arguments.update(arguments.pop("kwargs", {}))
     return arguments
+
+
+def _synchronous_on_cpu_devices(arguments, shards):
+    """`arguments` with `data_parallel.SynchronousLogs` on several CPU devices."""
+    if shards == 1 or not data_parallel.on_cpu_devices():
+        return arguments
+    callbacks = arguments.get("callbacks")
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        # `fit` passes its own list to the validation `evaluate`: it has one.
+        return arguments
+    callbacks = list(callbacks or [])
+    if not any(isinstance(c, data_parallel.SynchronousLogs) for c in callbacks):
+        callbacks.append(data_parallel.SynchronousLogs())
+    return dict(arguments, callbacks=callbacks)
 
 
 def _predict_arguments_for_devices(arguments, shards):

@@ -83,6 +83,21 @@ def trace(matrices, keepdims=False):
 _GRAM_CONDITION_LIMIT = 100.0
 
 
+def _one_matrix_at_a_time(function, matrices):
+    """`function` of a stack of matrices; on JAX one matrix after another.
+
+    jaxlib's CPU LAPACK kernels split a large enough batch into chunks, hand
+    them to XLA's worker pool and block until they are done. When every
+    thread of that pool is inside such a call (one per device, e.g. two
+    virtual devices of a `keras.distribution` on two cores), no thread is
+    left to run the chunks and training stops for good. A single matrix
+    runs inline, and the small Gram matrices cost little one by one.
+    """
+    if keras.backend.backend() != "jax" or len(static_shape(matrices)) == 2:
+        return function(matrices)
+    return ops.map(function, matrices)
+
+
 def _polar_from_gram(matrices, eigenvalues, eigenvectors, tall):
     """Polar factor `W (W^T W)^(-1/2)` from the eigenvectors of the Gram matrix."""
     inverse_root = ops.matmul(
@@ -98,7 +113,9 @@ def _polar_from_svd(matrices):
     # The thin SVD (`full_matrices=False`) gives U (n, k) and V^T (k, r) with
     # k = min(n, r), so `U @ V^T` has the input's shape on every backend; the
     # full SVD would need U sliced to its first r columns.
-    left, _, right_transposed = ops.svd(matrices, full_matrices=False)
+    left, _, right_transposed = _one_matrix_at_a_time(
+        lambda matrix: ops.svd(matrix, full_matrices=False), matrices
+    )
     return ops.matmul(left, right_transposed)
 
 
@@ -144,7 +161,7 @@ def orthogonalization(matrices):
     gram = (
         ops.matmul(transposed, computed) if tall else ops.matmul(computed, transposed)
     )
-    eigenvalues, eigenvectors = ops.eigh(gram)
+    eigenvalues, eigenvectors = _one_matrix_at_a_time(ops.eigh, gram)
     # `eigh` sorts the eigenvalues in ascending order.
     well_conditioned = ops.all(
         eigenvalues[..., 0] > eigenvalues[..., -1] / _GRAM_CONDITION_LIMIT

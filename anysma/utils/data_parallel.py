@@ -44,6 +44,41 @@ def batch_shards():
     return max(1, shards // jax.process_count())
 
 
+def on_cpu_devices():
+    """Whether the active distribution's devices are CPU devices."""
+    mesh = getattr(keras.distribution.distribution(), "device_mesh", None)
+    if mesh is None:
+        return False
+    return all(
+        str(device).lower().startswith("cpu") for device in np.ravel(mesh.devices)
+    )
+
+
+class SynchronousLogs(keras.callbacks.Callback):
+    """Makes Keras read the logs of every batch before the next one starts.
+
+    On JAX, Keras converts the logs of a batch to Python numbers in a worker
+    thread while the main thread already dispatches the next step. With a
+    distribution over several (virtual) CPU devices this overlap can stall
+    a step for good: the devices' threads meet in an all-reduce and one of
+    them never arrives (XLA aborts with "Termination timeout for all
+    reduce" after 40 seconds, or waits forever). It happened here in
+    `fit` of an LVQ-capsule network and of a GMLVQ trained after a GLVQ in
+    the same process, and not once with this callback. Keras dispatches
+    synchronously as soon as one callback acts on every batch, which is
+    all this callback does.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
+
 def is_array_data(data):
     """Whether `data` is arrays (possibly nested in lists, tuples or dicts).
 
