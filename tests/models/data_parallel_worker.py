@@ -37,6 +37,24 @@ def glvq():
     return model, lvq_data(3, 5, 0)
 
 
+def glvq_many_prototypes():
+    model = anysma.models.GLVQ(input_dim=5, num_classes=3, prototypes_per_class=16)
+    model.compile("adam", anysma.losses.GlvqLoss(), metrics=["accuracy"])
+    return model, lvq_data(3, 5, 4)
+
+
+def prototype_shards():
+    """Batch over 2 devices, the 48 prototypes split over the other 2."""
+    mesh = keras.distribution.DeviceMesh(
+        (2, 2), ("batch", "model"), keras.distribution.list_devices()
+    )
+    layout_map = keras.distribution.LayoutMap(mesh)
+    layout_map[f"{anysma.models.GLVQ.MEASURING_LAYER}/prototypes"] = ("model", None)
+    return keras.distribution.ModelParallel(
+        layout_map=layout_map, batch_dim_name="batch"
+    )
+
+
 def gmlvq():
     model = anysma.models.GMLVQ(input_dim=6, num_classes=3, projection_dim=2)
     model.compile("adam", anysma.losses.GlvqLoss(), metrics=["accuracy"])
@@ -75,7 +93,11 @@ CASES = {
     "gmlvq": (gmlvq, {"class_weight": {0: 1.0, 1: 2.0, 2: 0.5}}),
     "rslvq": (rslvq, {"sample_weight": np.linspace(0.5, 1.5, NUM_ROWS)}),
     "lvq_capsule_network": (lvq_capsule_network, {"batch_size": 8, "epochs": 1}),
+    "glvq_prototype_shards": (glvq_many_prototypes, {}),
 }
+# The distribution of the parallel run; DataParallel over 4 devices if not
+# named here.
+DISTRIBUTIONS = {"glvq_prototype_shards": prototype_shards}
 
 
 def run(case):
@@ -103,6 +125,11 @@ def run(case):
             x, y, batch_size=batch_size, verbose=0, return_dict=True
         ),
         "history": {k: v for k, v in history.items() if k.startswith("val")},
+        "prototype_shardings": [
+            str(getattr(variable.value.sharding, "spec", "one device"))
+            for variable in model.weights
+            if variable.path.endswith("/prototypes")
+        ],
     }
 
 
@@ -126,6 +153,7 @@ def difference(single, parallel):
         "predictions_shape": list(np.shape(parallel["predictions"])),
         "evaluate": metric,
         "validation": validation,
+        "prototype_shardings": parallel["prototype_shardings"],
     }
 
 
@@ -138,10 +166,12 @@ def main(cases=None):
         keras.distribution.set_distribution(None)
         single = run(case)
         keras.backend.clear_session()
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-        assert data_parallel.batch_shards() == 4
+        distribution = DISTRIBUTIONS.get(case, keras.distribution.DataParallel)()
+        keras.distribution.set_distribution(distribution)
+        assert data_parallel.batch_shards() == distribution.device_mesh.shape[0]
         assert data_parallel.on_cpu_devices()
         results[case] = difference(single, run(case))
+    keras.distribution.set_distribution(keras.distribution.DataParallel())
     model, (x, y) = glvq()
     try:
         model.fit(x, y, batch_size=30, epochs=1, verbose=0)
