@@ -279,3 +279,28 @@ def test_broadcast_digit_capsules_match_numpy():
         if iteration < 2:
             logits = logits + np.einsum("bnko,bko->bnk", predictions, expected)
     np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_stream_training_benchmark_learns_from_a_generated_stream():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS_DIR / "stream_training.py"),
+            "--sizes",
+            "4096",
+            "--no_write",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, KERAS_BACKEND=keras.backend.backend()),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    row = [line for line in completed.stdout.splitlines() if "| 4,096 |" in line]
+    assert len(row) == 1, completed.stdout
+    cells = [cell.strip() for cell in row[0].strip("|").split("|")]
+    assert cells[0] == keras.backend.backend()
+    assert float(cells[5]) > 0  # peak memory in MiB
+    # Four steps from the class means of the first batch: well above chance.
+    assert float(cells[6]) > 0.3
