@@ -52,6 +52,21 @@ def replace_section(path, start, end, section):
     write_atomically(path, text)
 
 
+RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+
+
+def write_results_section(name, description, table):
+    """Put `## name`, `description` and `table` into RESULTS.md.
+
+    The section sits between the markers of `benchmarks/<name>.py`, so a
+    new run replaces the previous one and leaves the other sections alone.
+    """
+    start = f"<!-- {name}: written by benchmarks/{name}.py -->"
+    end = f"<!-- /{name} -->"
+    section = f"{start}\n## {name}\n\n{description}\n\n{table}\n\n{end}\n"
+    replace_section(RESULTS_PATH, start, end, section)
+
+
 def rows_per_backend(script, backends, arguments=()):
     """Run `script --worker *arguments` once per backend, in a fresh process.
 

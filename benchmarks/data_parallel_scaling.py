@@ -38,8 +38,6 @@ MODELS = ("GLVQ", "GMLVQ")
 SAMPLES = 156 * 128
 BATCH_SIZE = 128
 TEST_SAMPLES = 9999
-START = "<!-- data_parallel_scaling: written by benchmarks/data_parallel_scaling.py -->"
-END = "<!-- /data_parallel_scaling -->"
 
 
 def _worker(devices, data_dir):
@@ -168,8 +166,7 @@ def main():
             )
         else:
             devices_text = f"GPU: {info['gpu']}."
-        section = (
-            f"{START}\n## data_parallel_scaling\n\n"
+        description = (
             "Data-parallel training on JAX with `keras.distribution.DataParallel`"
             " (`python benchmarks/data_parallel_scaling.py`): one epoch over "
             f"{SAMPLES:,} MNIST images, batch {BATCH_SIZE} (the global batch), "
@@ -182,10 +179,9 @@ def main():
             "(measured separately: the prototypes of the single-device and "
             "the 2-device run differ by 3e-8 after 10 steps, 1e-5 after 60 "
             "and 3e-2 after 156), so its accuracy after the epoch differs "
-            "between the unsharded and the sharded runs.\n\n"
-            f"{table}\n\n{END}\n"
+            "between the unsharded and the sharded runs."
         )
-        _report.replace_section(os.path.join(HERE, "RESULTS.md"), START, END, section)
+        _report.write_results_section("data_parallel_scaling", description, table)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,6 @@ PROTOTYPES_PER_CLASS = (1, 10)
 # inside the timed fit.
 SAMPLES = 156 * 128
 BATCH_SIZE = 128
-START = "<!-- lvq_step_time: written by benchmarks/lvq_step_time.py -->"
-END = "<!-- /lvq_step_time -->"
 
 
 def _worker(data_dir):
@@ -106,15 +104,13 @@ def main():
     table = _table(rows)
     print(table)
     if not args.no_write:
-        section = (
-            f"{START}\n## lvq_step_time\n\n"
+        description = (
             "Training step time of the ready-made LVQ models "
             f"(`python benchmarks/lvq_step_time.py`): one epoch over "
             f"{SAMPLES:,} MNIST images, batch {BATCH_SIZE}, Adam, after a "
-            "warm-up fit that compiles; wall time per step.\n\n"
-            f"{table}\n\n{END}\n"
+            "warm-up fit that compiles; wall time per step."
         )
-        _report.replace_section(os.path.join(HERE, "RESULTS.md"), START, END, section)
+        _report.write_results_section("lvq_step_time", description, table)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,6 @@ SHAPES = (
     ("LVQ-capsule network Caps1", (64, 64, 16)),
     ("LVQ-capsule network Caps3", (10, 128, 16)),
 )
-START = "<!-- orthogonalization: written by benchmarks/orthogonalization.py -->"
-END = "<!-- /orthogonalization -->"
 
 
 def _worker():
@@ -121,17 +119,15 @@ def main():
     table = _table(rows)
     print(table)
     if not args.no_write:
-        section = (
-            f"{START}\n## orthogonalization\n\n"
+        description = (
             "The polar factor of the tangent bases, the constraint applied "
             "after every optimizer step of a tangent-distance model "
             "(`python benchmarks/orthogonalization.py`): the SVD of the "
             "bases against the eigendecomposition of their small Gram "
             "matrix, compiled as in a training step, median per call, on "
-            "bases one small update away from orthonormal.\n\n"
-            f"{table}\n\n{END}\n"
+            "bases one small update away from orthonormal."
         )
-        _report.replace_section(os.path.join(HERE, "RESULTS.md"), START, END, section)
+        _report.write_results_section("orthogonalization", description, table)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,6 @@ SIZES = (1_000_000, 10_000_000)
 DIM = 784
 CLASSES = 10
 BATCH_SIZE = 1024
-START = "<!-- stream_training: written by benchmarks/stream_training.py -->"
-END = "<!-- /stream_training -->"
 
 
 def _stream_class():
@@ -154,8 +152,7 @@ def main():
     print(table)
     if not args.no_write:
         info = _report.machine_info()
-        section = (
-            f"{START}\n## stream_training\n\n"
+        description = (
             "GLVQ on a stream of generated data (`python "
             "benchmarks/stream_training.py`): a `keras.utils.PyDataset` makes "
             f"every batch of {BATCH_SIZE} samples ({DIM} dimensions, "
@@ -163,9 +160,9 @@ def main():
             "one prototype per class started at the class means of the first "
             "batch; each size in its own process; peak memory is the "
             f"process's peak resident set. Machine: {info['cpu']}, "
-            f"{info['cores']} cores.\n\n{table}\n\n{END}\n"
+            f"{info['cores']} cores."
         )
-        _report.replace_section(os.path.join(HERE, "RESULTS.md"), START, END, section)
+        _report.write_results_section("stream_training", description, table)
 
 
 if __name__ == "__main__":
