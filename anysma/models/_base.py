@@ -31,6 +31,9 @@ import numpy as np
 from anysma.ops._validation import static_shape
 from anysma.utils import data_parallel
 
+# What `fit`, `evaluate` and `predict` use when `batch_size` is not given.
+_KERAS_BATCH_SIZE = 32
+
 
 def _describe(shape):
     """An expected shape for a message, e.g. `(batch, 4)`."""
@@ -243,7 +246,7 @@ class GuardedModel(keras.Model):
         Keras adds them across replicas (every metric variable aggregates by
         sum). So the result equals the one on a single device.
         """
-        batch_size = arguments.get("batch_size") or 32
+        batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
         data_parallel.check_batch_size(batch_size, shards)
         import jax
 
@@ -301,7 +304,7 @@ class GuardedModel(keras.Model):
 
     def _fit_arguments_for_devices(self, arguments, shards):
         """`fit` arguments whose batches all divide by `shards`."""
-        batch_size = arguments.get("batch_size") or 32
+        batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
         data_parallel.check_batch_size(batch_size, shards)
         x, y, sample_weight = data_parallel.as_numpy(
             (arguments.get("x"), arguments.get("y"), arguments.get("sample_weight"))
@@ -344,12 +347,19 @@ class GuardedModel(keras.Model):
             if data_parallel.num_samples(validation_data[0]) % shards:
                 # Keras' validation cannot split the last rows over the
                 # devices; the callback runs this model's own `evaluate`.
+                validation_batch_size = (
+                    arguments.get("validation_batch_size") or batch_size
+                )
+                # Before an epoch is spent on training.
+                data_parallel.check_batch_size(
+                    validation_batch_size, shards, "validation_batch_size"
+                )
                 callbacks = list(arguments.get("callbacks") or [])
                 callbacks.insert(
                     0,
                     _Validation(
                         validation_data,
-                        batch_size=arguments.get("validation_batch_size") or batch_size,
+                        batch_size=validation_batch_size,
                         frequency=arguments.get("validation_freq", 1),
                     ),
                 )
@@ -405,7 +415,7 @@ def _predict_arguments_for_devices(arguments, shards):
     Every prediction depends on its own row only, so the first rows of the
     outputs are exact; the caller drops the last `padding` rows.
     """
-    batch_size = arguments.get("batch_size") or 32
+    batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
     data_parallel.check_batch_size(batch_size, shards)
     x = data_parallel.as_numpy(arguments["x"])
     num_rows = data_parallel.num_samples(x)
