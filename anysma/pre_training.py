@@ -21,12 +21,15 @@ import numpy as np
 
 __all__ = [
     "ClusterResult",
+    "StreamClusters",
     "check_signals",
     "cluster_prototypes",
+    "cluster_prototypes_stream",
     "flatten_atoms",
     "kmeans",
     "principal_bases",
     "scoped_principal_bases",
+    "scoped_principal_bases_stream",
     "split_params",
     "svd",
 ]
@@ -217,7 +220,7 @@ Attributes:
 """
 
 
-def _check_labels(y_train, samples, capsule_number):
+def _check_labels(y_train, samples, capsule_number, every_class=True):
     labels = np.asarray(y_train)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
@@ -249,12 +252,68 @@ def _check_labels(y_train, samples, capsule_number):
             f"capsule). Received: unknown labels {unknown}"
         )
     missing = sorted(set(range(capsule_number)) - set(labels.tolist()))
-    if missing:
+    if missing and every_class:
         raise ValueError(
             "Every class needs samples to place its prototypes on. Received: "
             f"no samples of class(es) {missing}"
         )
     return labels
+
+
+def _data_set_rows(x_train, labels, counts, capsule_inputs_are_equal):
+    """The data points of each k-means of `cluster_prototypes`.
+
+    Args:
+        x_train: `(N, K, C, D)` signals.
+        labels: Checked integer labels `(N,)` or `None`.
+        counts: The number of prototypes of each capsule.
+        capsule_inputs_are_equal: Whether only capsule 0 is read.
+
+    Returns:
+        A tuple `(data_sets, n_clusters)`: the rows `(n, D)` of each k-means
+        and its number of clusters.
+    """
+    features = x_train.shape[-1]
+    capsules = x_train.shape[1]
+
+    def rows(selection, capsule):
+        return np.reshape(x_train[selection, capsule], (-1, features))
+
+    if labels is None and capsule_inputs_are_equal:
+        return [rows(slice(None), 0)], [sum(counts)]
+    data_sets = []
+    for capsule in range(len(counts)):
+        source = 0 if capsule_inputs_are_equal else capsule
+        if source >= capsules:
+            raise ValueError(
+                f"x_train has {capsules} capsule(s) on axis 1; capsule "
+                f"{capsule} is missing. Received: x_train.shape={x_train.shape}"
+            )
+        selection = slice(None) if labels is None else labels == capsule
+        data_sets.append(rows(selection, source))
+    return data_sets, list(counts)
+
+
+def _check_data_set_sizes(sizes, n_clusters, labelled, pooled):
+    """Every k-means needs at least as many data points as clusters.
+
+    `pooled`: one k-means clusters the signals for all capsules.
+    """
+    if pooled and sizes[0] < n_clusters[0]:
+        raise ValueError(
+            f"x_train holds {sizes[0]} data points (samples times channels), "
+            f"fewer than the {n_clusters[0]} prototypes."
+        )
+    if pooled:
+        return
+    what = "class" if labelled else "capsule"
+    for capsule, (size, count) in enumerate(zip(sizes, n_clusters)):
+        if size < count:
+            raise ValueError(
+                f"The {what} {capsule} has {size} data points (samples times "
+                f"channels), fewer than its {count} prototypes. Provide more "
+                f"samples of {what} {capsule}."
+            )
 
 
 def cluster_prototypes(
@@ -307,46 +366,18 @@ def cluster_prototypes(
         )
     x_train = np.asarray(x_train)
     counts = [int(count) for count in prototypes_per_capsule]
-    capsule_number = len(counts)
-    samples, capsules = x_train.shape[0], x_train.shape[1]
-    features = x_train.shape[-1]
     labels = None
     if y_train is not None:
-        labels = _check_labels(y_train, samples, capsule_number)
-
-    def rows(selection, capsule):
-        return np.reshape(x_train[selection, capsule], (-1, features))
-
-    if labels is None and capsule_inputs_are_equal:
-        data_sets = [rows(slice(None), 0)]
-        n_clusters = [sum(counts)]
-        if data_sets[0].shape[0] < n_clusters[0]:
-            raise ValueError(
-                f"x_train holds {data_sets[0].shape[0]} data points (samples "
-                f"times channels), fewer than the {n_clusters[0]} prototypes."
-            )
-    else:
-        data_sets, n_clusters = [], []
-        for capsule, count in enumerate(counts):
-            source = 0 if capsule_inputs_are_equal else capsule
-            if source >= capsules:
-                raise ValueError(
-                    f"x_train has {capsules} capsule(s) on axis 1; capsule "
-                    f"{capsule} is missing. Received: x_train.shape="
-                    f"{x_train.shape}"
-                )
-            selection = slice(None) if labels is None else labels == capsule
-            data = rows(selection, source)
-            if data.shape[0] < count:
-                what = "capsule" if labels is None else "class"
-                raise ValueError(
-                    f"The {what} {capsule} has {data.shape[0]} data points "
-                    f"(samples times channels), fewer than its {count} "
-                    f"prototypes. Provide more samples of {what} {capsule}."
-                )
-            data_sets.append(data)
-            n_clusters.append(count)
-
+        labels = _check_labels(y_train, x_train.shape[0], len(counts))
+    data_sets, n_clusters = _data_set_rows(
+        x_train, labels, counts, capsule_inputs_are_equal
+    )
+    _check_data_set_sizes(
+        [len(data) for data in data_sets],
+        n_clusters,
+        labelled=labels is not None,
+        pooled=labels is None and capsule_inputs_are_equal,
+    )
     centers, cluster_labels = kmeans(
         data_sets, n_clusters, batch_version=batch_version, **kmeans_params
     )
@@ -526,6 +557,24 @@ _SCOPE_GROUPS = {
 }
 
 
+def _bases_apply(matrix_scope, features, n_components, owner):
+    """Check the scope; warn and return False if the bases cannot be set."""
+    if matrix_scope not in _SCOPE_GROUPS:
+        raise ValueError(
+            f"`matrix_scope` must be one of {list(_SCOPE_GROUPS)}. "
+            f"Received: matrix_scope={matrix_scope!r}"
+        )
+    if n_components > features:
+        warnings.warn(
+            f"{owner}: the matrices map {features} to {n_components} "
+            "dimensions, more than the data has; pre-training keeps the "
+            "current matrices and initializes the prototypes only.",
+            UserWarning,
+        )
+        return False
+    return True
+
+
 def scoped_principal_bases(
     clusters,
     matrix_scope,
@@ -567,22 +616,242 @@ def scoped_principal_bases(
     >>> np.abs(np.round(bases, 6)).tolist()
     [[[1.0], [0.0]]]
     """
-    if matrix_scope not in _SCOPE_GROUPS:
-        raise ValueError(
-            f"`matrix_scope` must be one of {list(_SCOPE_GROUPS)}. "
-            f"Received: matrix_scope={matrix_scope!r}"
-        )
+    if not _bases_apply(matrix_scope, features, n_components, owner):
+        return None
     svd_params = dict(svd_params or {})
     kmeans_params = kmeans_params or {}
     if "random_state" in kmeans_params:
         svd_params = {"random_state": kmeans_params["random_state"], **svd_params}
-    if n_components > features:
-        warnings.warn(
-            f"{owner}: the matrices map {features} to {n_components} "
-            "dimensions, more than the data has; pre-training keeps the "
-            "current matrices and initializes the prototypes only.",
-            UserWarning,
-        )
-        return None
     groups = _SCOPE_GROUPS[matrix_scope](clusters)
     return principal_bases(groups, n_components, **svd_params)
+
+
+# === Pre-training over a stream of batches ===
+
+
+StreamClusters = collections.namedtuple(
+    "StreamClusters", ["centers", "estimators", "offsets", "labelled"]
+)
+StreamClusters.__doc__ = """The result of `cluster_prototypes_stream`.
+
+Attributes:
+    centers: `(P, D)`: the cluster centers, in prototype order.
+    estimators: The fitted `MiniBatchKMeans`, one per k-means data set.
+    offsets: The index of each estimator's first prototype.
+    labelled: Whether the batches carried labels.
+"""
+
+
+class _StreamingKMeans:
+    """`MiniBatchKMeans.partial_fit` on rows that arrive in pieces.
+
+    The rows are collected into chunks of the estimator's `batch_size` (the
+    first chunk: its initialization size, `3 * batch_size` by default, as
+    `fit` uses), so the updates do not depend on how the stream was cut and
+    memory stays at one chunk.
+    """
+
+    def __init__(self, n_clusters, params):
+        from sklearn.cluster import MiniBatchKMeans
+
+        self.estimator = MiniBatchKMeans(n_clusters=n_clusters, **params)
+        batch_size = self.estimator.batch_size
+        init_size = self.estimator.init_size or 3 * batch_size
+        self._chunk = max(init_size, n_clusters)
+        self._batch_size = batch_size
+        self._pending = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def add(self, rows):
+        if not len(rows):
+            return
+        self.rows += len(rows)
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= self._chunk:
+            pending = np.concatenate(self._pending, axis=0)
+            while len(pending) >= self._chunk:
+                self._partial_fit(pending[: self._chunk])
+                pending = pending[self._chunk :]
+                self._chunk = self._batch_size
+            self._pending, self._pending_rows = [pending], len(pending)
+
+    def _partial_fit(self, rows):
+        # One dtype for every call: scikit-learn's `predict` refuses rows of
+        # another dtype than the centers it fitted.
+        self.estimator.partial_fit(np.asarray(rows, dtype="float64"))
+
+    def finish(self):
+        if self._pending_rows:
+            self._partial_fit(np.concatenate(self._pending, axis=0))
+            self._pending, self._pending_rows = [], 0
+        return self.estimator
+
+
+def _labelled_signals(batch, capsule_number, labelled):
+    """Split a stream item into signals and checked labels."""
+    signals, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
+    signals = np.asarray(signals)
+    if labels is not None:
+        labels = _check_labels(
+            labels, signals.shape[0], capsule_number, every_class=False
+        )
+    if labelled is not None and labelled != (labels is not None):
+        raise ValueError(
+            "Either every batch of the stream carries labels or none does. "
+            "Received: a batch " + ("without" if labelled else "with") + " labels"
+        )
+    return signals, labels
+
+
+def cluster_prototypes_stream(
+    batches, prototypes_per_capsule, capsule_inputs_are_equal=False, **kmeans_params
+):
+    """`cluster_prototypes` over a stream of batches, with bounded memory.
+
+    One pass over the stream; each k-means of `cluster_prototypes` (the same
+    four cases) is a `sklearn.cluster.MiniBatchKMeans` updated with
+    `partial_fit` (see `_StreamingKMeans`). Memory holds one chunk of rows
+    per k-means, not the data.
+
+    Args:
+        batches: An iterable of `(signals, labels)` pairs or of bare signals:
+            `(n, K, C, D)` signals with a flat atom (as `flatten_atoms`
+            gives), labels as in `cluster_prototypes` or `None`.
+        prototypes_per_capsule: The number of prototypes of each capsule.
+        capsule_inputs_are_equal: Whether all capsules see the same signals.
+        **kmeans_params: Arguments of `MiniBatchKMeans` (e.g.
+            `random_state=0`, `batch_size=2048`).
+
+    Returns:
+        A `StreamClusters`.
+
+    Raises:
+        ValueError: For an empty stream, labels in some batches only, or a
+            class (or capsule) with fewer data points than prototypes.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> points = np.concatenate([rng.normal(0, 0.1, 500), rng.normal(9, 0.1, 500)])
+    >>> batches = [points[i::10].reshape(-1, 1, 1, 1) for i in range(10)]
+    >>> clusters = cluster_prototypes_stream(batches, [2], random_state=0)
+    >>> sorted(np.round(clusters.centers.ravel()).tolist())
+    [0.0, 9.0]
+    """
+    if "n_clusters" in kmeans_params:
+        raise ValueError(
+            "`n_clusters` is set by the prototype distribution; do not pass "
+            "it to k-means. Received: n_clusters="
+            f"{kmeans_params['n_clusters']!r}"
+        )
+    counts = [int(count) for count in prototypes_per_capsule]
+    clusterers, n_clusters, labelled = None, None, None
+    for batch in batches:
+        signals, labels = _labelled_signals(batch, len(counts), labelled)
+        labelled = labels is not None
+        data_sets, n_clusters = _data_set_rows(
+            signals, labels, counts, capsule_inputs_are_equal
+        )
+        if clusterers is None:
+            clusterers = [
+                _StreamingKMeans(clusters, kmeans_params) for clusters in n_clusters
+            ]
+        for clusterer, rows in zip(clusterers, data_sets):
+            clusterer.add(rows)
+    if clusterers is None:
+        raise ValueError("The stream of batches is empty.")
+    _check_data_set_sizes(
+        [clusterer.rows for clusterer in clusterers],
+        n_clusters,
+        labelled=labelled,
+        pooled=not labelled and capsule_inputs_are_equal,
+    )
+    estimators = [clusterer.finish() for clusterer in clusterers]
+    return StreamClusters(
+        centers=np.concatenate([e.cluster_centers_ for e in estimators], axis=0),
+        estimators=estimators,
+        offsets=np.cumsum([0] + n_clusters[:-1]).tolist(),
+        labelled=labelled,
+    )
+
+
+def scoped_principal_bases_stream(
+    batches,
+    clusters,
+    prototypes_per_capsule,
+    matrix_scope,
+    n_components,
+    capsule_inputs_are_equal=False,
+    owner="The module",
+):
+    """`scoped_principal_bases` over a second pass of the stream.
+
+    Each data point is assigned to its nearest center (the estimator's
+    `predict`, as the members of `cluster_prototypes` are), and each group of
+    the scope accumulates its count, sum and scatter matrix in float64,
+    shifted by the mean of the group's centers against cancellation. The
+    bases are the top eigenvectors of the centered scatter matrices: the
+    principal directions that `principal_bases` finds with an SVD of the
+    centered group (up to the signs, and rotations within equal
+    eigenvalues). Memory: one `D x D` matrix per group.
+
+    Args:
+        batches: The same stream as for `cluster_prototypes_stream`, read
+            again.
+        clusters: Its `StreamClusters`.
+        prototypes_per_capsule: The number of prototypes of each capsule.
+        matrix_scope: `"local"`, `"global"` or `"capsule_wise"`.
+        n_components: The output dimension of the matrices.
+        capsule_inputs_are_equal: Whether all capsules see the same signals.
+        owner: How the warning names the module.
+
+    Returns:
+        The bases `(groups, D, n_components)`, or `None` (with a
+        `UserWarning`) when `n_components > D`.
+    """
+    counts = [int(count) for count in prototypes_per_capsule]
+    features = clusters.centers.shape[-1]
+    if not _bases_apply(matrix_scope, features, n_components, owner):
+        return None
+    capsule_of_prototype = np.repeat(np.arange(len(counts)), counts)
+    group_of_prototype = {
+        "local": np.arange(len(capsule_of_prototype)),
+        "capsule_wise": capsule_of_prototype,
+        "global": np.zeros_like(capsule_of_prototype),
+    }[matrix_scope]
+    group_number = int(group_of_prototype.max()) + 1
+    centers = np.asarray(clusters.centers, dtype="float64")
+    shifts = np.stack(
+        [
+            centers[group_of_prototype == group].mean(axis=0)
+            for group in range(group_number)
+        ]
+    )
+    sizes = np.zeros(group_number)
+    sums = np.zeros((group_number, features))
+    scatters = np.zeros((group_number, features, features))
+    labelled = clusters.labelled
+    for batch in batches:
+        signals, labels = _labelled_signals(batch, len(counts), labelled)
+        data_sets, _ = _data_set_rows(signals, labels, counts, capsule_inputs_are_equal)
+        for estimator, offset, rows in zip(
+            clusters.estimators, clusters.offsets, data_sets
+        ):
+            if not len(rows):
+                continue
+            rows = np.asarray(rows, dtype="float64")
+            groups = group_of_prototype[offset + estimator.predict(rows)]
+            for group in np.unique(groups):
+                shifted = rows[groups == group] - shifts[group]
+                sizes[group] += len(shifted)
+                sums[group] += shifted.sum(axis=0)
+                scatters[group] += shifted.T @ shifted
+    bases = []
+    for size, total, scatter in zip(sizes, sums, scatters):
+        centered = scatter - np.outer(total, total) / max(size, 1.0)
+        _, eigenvectors = np.linalg.eigh(centered)
+        bases.append(eigenvectors[:, ::-1][:, :n_components])
+    return np.stack(bases, axis=0)

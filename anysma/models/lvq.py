@@ -53,6 +53,8 @@ from anysma.modules import RestrictedTangentDistance
 from anysma.modules import SqueezeRouting
 from anysma.modules import TangentDistance
 from anysma.ops import class_log_posterior
+from anysma.utils import data_parallel
+from anysma.utils import streams
 from anysma.utils.validation import check_int
 from anysma.utils.validation import is_int
 
@@ -464,7 +466,9 @@ class LVQModel(GuardedModel):
         with self._variables_kept_on_error():
             return model.predict(x, batch_size=batch_size, verbose=0)
 
-    def pre_training(self, x, y, batch_version=False, batch_size=None, **kmeans_params):
+    def pre_training(
+        self, x, y=None, batch_version=False, batch_size=None, **kmeans_params
+    ):
         """Initialize the prototypes (and matrices) from data.
 
         Runs the model up to its measuring module and calls the module's
@@ -474,20 +478,62 @@ class LVQModel(GuardedModel):
         to the principal directions of the data (see
         `anysma.modules.PointMatrixPrototype.pre_training`).
 
+        `x` may also be a stream of `(x, y)` batches, as `fit` takes it: a
+        `keras.utils.PyDataset`, a `tf.data.Dataset`, a data loader, a
+        function returning an iterator, or a generator. The k-means is then
+        `MiniBatchKMeans.partial_fit` over one pass of the stream, and the
+        matrix models read it a second time for their matrices (so they need
+        a stream that can be read again, not a generator); memory stays
+        bounded (see `anysma.modules.PointPrototype.pre_training_on_batches`).
+
         Args:
-            x: Features `(samples, input_dim)`.
+            x: Features `(samples, input_dim)`, or a stream of `(x, y)` or
+                `(x, y, sample_weight)` batches (the weights are not used).
             y: Labels, integers `(samples,)` or one-hot `(samples,
                 num_classes)`; every class must have at least as many
-                samples as prototypes.
-            batch_version: Use `MiniBatchKMeans` (large data sets).
-            batch_size: Batch size of the forward pass.
+                samples as prototypes. `None` for a stream.
+            batch_version: Use `MiniBatchKMeans` (large data sets); always
+                so for a stream.
+            batch_size: Batch size of the forward pass of array data.
             **kmeans_params: Arguments of scikit-learn's k-means (e.g.
-                `n_init=10`), and `svd_params={...}` for the matrix models.
+                `n_init=10`), and `svd_params={...}` for the matrix models
+                with array data.
 
         Returns:
             The model itself.
+
+        Example:
+
+        >>> import numpy as np
+        >>> import keras
+        >>> import anysma
+        >>> class Stream(keras.utils.PyDataset):
+        ...     def __len__(self):
+        ...         return 8
+        ...     def __getitem__(self, index):
+        ...         rng = np.random.default_rng(index)
+        ...         y = rng.integers(0, 2, 64)
+        ...         return rng.normal(4.0 * y[:, None], 0.1, (64, 2)), y
+        >>> model = anysma.models.GLVQ(input_dim=2, num_classes=2)
+        >>> model = model.pre_training(Stream(), random_state=0)
+        >>> np.round(model.prototypes).tolist()
+        [[0.0, 0.0], [4.0, 4.0]]
         """
+        if not data_parallel.is_array_data(x):
+            if y is not None:
+                raise ValueError(
+                    "With a stream of batches, the labels come from the "
+                    "batches, so `y` must be None. Received: y of type "
+                    f"{type(y).__name__}"
+                )
+            self._pre_train_on_stream(x, **kmeans_params)
+            return self
         self.check_input_shapes(x)
+        if y is None:
+            raise ValueError(
+                "`y` (the class labels) is needed to place each class's "
+                "prototypes. Received: y=None"
+            )
         # The partial model shares this model's variables.
         with self._variables_kept_on_error():
             signals = self._measuring_input_model().predict(
@@ -501,6 +547,31 @@ class LVQModel(GuardedModel):
             **kmeans_params,
         )
         return self
+
+    def _pre_train_on_stream(self, data, **kmeans_params):
+        batches = streams.Batches(data, name="x")
+        signal_model = self._measuring_input_model()
+        check_input_shapes = self.check_input_shapes
+
+        def signal_batches():
+            for batch in batches:
+                x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+                if y is None:
+                    raise ValueError(
+                        "pre_training needs the class labels: every batch of "
+                        "the stream must be `(x, y)` or `(x, y, sample_weight)`. "
+                        "Received: a batch without labels"
+                    )
+                check_input_shapes(x)
+                # The functional model's inputs are a list of one tensor.
+                inputs = x if isinstance(x, (list, tuple, dict)) else [x]
+                yield np.asarray(signal_model.predict_on_batch(inputs)), y
+
+        # The module may read the stream twice; a generator only once.
+        source = signal_batches if batches.reiterable else signal_batches()
+        self.measuring_module.pre_training_on_batches(
+            source, capsule_inputs_are_equal=True, **kmeans_params
+        )
 
     # === Config ===
 

@@ -41,6 +41,7 @@ from anysma.ops.distances import capsule_restricted_tangent_distance
 from anysma.ops.distances import capsule_tangent_distance
 from anysma.ops.routing import check_linear_factor
 from anysma.ops.routing import mix_dissimilarities
+from anysma.utils import streams
 
 __all__ = [
     "MinkowskiDistance",
@@ -416,6 +417,78 @@ class PointPrototype(Module):
         self._pre_train_matrices(clusters, svd_params, kmeans_params)
         self._assign(self.prototypes, clusters.centers, self.prototype_constraint)
 
+    def pre_training_on_batches(
+        self, batches, capsule_inputs_are_equal=False, **kmeans_params
+    ):
+        """`pre_training` over a stream of batches, with bounded memory.
+
+        The same cases as `pre_training`, with `MiniBatchKMeans.partial_fit`
+        over one pass of the stream (see
+        `anysma.pre_training.cluster_prototypes_stream`). Modules with
+        matrices read the stream a second time and set them to the principal
+        directions of the same groups as `pre_training`, from scatter
+        matrices accumulated batch by batch (see
+        `anysma.pre_training.scoped_principal_bases_stream`).
+
+        Args:
+            batches: The module's input signals in batches: a list, a
+                `keras.utils.PyDataset`, a `tf.data.Dataset`, a function
+                returning an iterator, or a generator (read once, so only for
+                modules without matrices). Each item is `(signals, labels)`
+                or bare signals `(n, K, C, *A)`, labels as in `pre_training`
+                (classes may be missing from single batches).
+            capsule_inputs_are_equal: All capsules see the same signals.
+            **kmeans_params: Arguments of `sklearn.cluster.MiniBatchKMeans`
+                (e.g. `random_state=0`, `batch_size=2048`).
+
+        Raises:
+            ValueError: As `pre_training`, for an empty stream, and for a
+                generator when the module has matrices.
+
+        Example:
+
+        >>> import numpy as np
+        >>> import anysma
+        >>> module = anysma.modules.MinkowskiDistance(prototype_distribution=[1, 1])
+        >>> rng = np.random.default_rng(0)
+        >>> labels = rng.integers(0, 2, 400)
+        >>> signals = (3.0 * labels + rng.normal(0, 0.1, 400)).reshape(-1, 1, 1, 1)
+        >>> batches = [(signals[i::4], labels[i::4]) for i in range(4)]
+        >>> module.pre_training_on_batches(batches, random_state=0)
+        >>> np.round(module.prototypes.numpy().ravel()).tolist()
+        [0.0, 3.0]
+        """
+        kmeans_params, svd_params = pre_training_lib.split_params(kmeans_params)
+        if svd_params:
+            raise ValueError(
+                "Over a stream the matrices come from scatter matrices, not "
+                "from `TruncatedSVD`, so `svd_params` does not apply. "
+                f"Received: svd_params={svd_params!r}"
+            )
+        batches = streams.Batches(batches, name="batches")
+        if isinstance(self, PointMatrixPrototype) and not batches.reiterable:
+            raise ValueError(
+                f"{type(self).__name__} `{self.name}` sets its matrices in a "
+                "second pass over the data, but `batches` is an iterator (e.g. "
+                "a generator) that can be read only once. Pass a list of "
+                "batches, a keras.utils.PyDataset, a tf.data.Dataset or a "
+                "function that returns a new iterator."
+            )
+        signal_batches = _CheckedSignalBatches(self, batches, capsule_inputs_are_equal)
+        clusters = pre_training_lib.cluster_prototypes_stream(
+            signal_batches,
+            self.prototype_tables.prototypes_per_capsule,
+            capsule_inputs_are_equal=capsule_inputs_are_equal,
+            **kmeans_params,
+        )
+        self._pre_train_matrices_stream(
+            signal_batches, clusters, capsule_inputs_are_equal
+        )
+        self._assign(self.prototypes, clusters.centers, self.prototype_constraint)
+
+    def _pre_train_matrices_stream(self, batches, clusters, capsule_inputs_are_equal):
+        """Hook of the matrix modules; point prototypes have no matrices."""
+
     # === Config ===
 
     def get_config(self):
@@ -436,6 +509,33 @@ class PointPrototype(Module):
             }
         )
         return config
+
+
+class _CheckedSignalBatches:
+    """A stream of `(signals, labels)` batches, validated and flattened.
+
+    Each batch goes through the module's `_pre_training_signals` (which also
+    builds an unbuilt module on the first batch) and `flatten_atoms`.
+    """
+
+    def __init__(self, module, batches, capsule_inputs_are_equal):
+        self.module = module
+        self.batches = batches
+        self.capsule_inputs_are_equal = capsule_inputs_are_equal
+
+    @property
+    def reiterable(self):
+        return self.batches.reiterable
+
+    def __iter__(self):
+        for batch in self.batches:
+            signals, labels = (
+                batch if isinstance(batch, (tuple, list)) else (batch, None)
+            )
+            signals = self.module._pre_training_signals(
+                signals, self.capsule_inputs_are_equal
+            )
+            yield pre_training_lib.flatten_atoms(signals), labels
 
 
 @anysma_export
@@ -581,6 +681,19 @@ class PointMatrixPrototype(PointPrototype):
         )
 
     # === Pre-training ===
+
+    def _pre_train_matrices_stream(self, batches, clusters, capsule_inputs_are_equal):
+        bases = pre_training_lib.scoped_principal_bases_stream(
+            batches,
+            clusters,
+            self.prototype_tables.prototypes_per_capsule,
+            self.matrix_scope,
+            n_components=self.matrices.shape[-1],
+            capsule_inputs_are_equal=capsule_inputs_are_equal,
+            owner=f"{type(self).__name__} `{self.name}`",
+        )
+        if bases is not None:
+            self._assign(self.matrices, bases, self.matrix_constraint)
 
     def _pre_train_matrices(self, clusters, svd_params, kmeans_params):
         bases = pre_training_lib.scoped_principal_bases(
