@@ -97,6 +97,37 @@ class LVQModelChecks:
             [id(variable) for variable in model.trainable_variables],
         )
 
+    def test_direct_call_equals_the_functional_graph(self):
+        # `call` runs the layers' `call` in a row; a plain functional model
+        # over the same layers runs the graph with `Layer.__call__`.
+        model = self.make_model()
+        features, labels = toy_data()
+        model.pre_training(features, labels, n_init=1, random_state=0)
+        self.assertIsNotNone(model._direct_steps())
+        graph = keras.Model(model.inputs[0], model.outputs[0])
+        self.assertAllClose(model(features), graph(features), atol=1e-6)
+        self.assertAllClose(model({"features": features}), graph(features), atol=1e-6)
+        # Symbolic use inside another functional model runs the graph.
+        inputs = keras.Input((INPUT_DIM,))
+        outer = keras.Model(inputs, model(inputs))
+        self.assertAllClose(outer(features), graph(features), atol=1e-6)
+
+    def test_direct_training_equals_the_functional_graph(self):
+        features, labels = toy_data()
+        targets = keras.utils.to_categorical(labels, NUM_CLASSES)
+        direct = self.make_model()
+        direct.pre_training(features, labels, n_init=1, random_state=0)
+        twin = self.make_model()
+        twin.set_weights(direct.get_weights())
+        graph = keras.Model(twin.inputs[0], twin.outputs[0])
+        for model in (direct, graph):
+            model.compile(optimizer=keras.optimizers.Adam(0.01), loss=self.loss())
+            model.fit(
+                features, targets, batch_size=10, epochs=2, shuffle=False, verbose=0
+            )
+        for trained, expected in zip(direct.get_weights(), twin.get_weights()):
+            self.assertAllClose(trained, expected, atol=1e-5)
+
     def test_config_round_trip(self):
         model = self.make_model(name="lvq_model")
         revived = self.run_serialization_test(model)
