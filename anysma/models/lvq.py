@@ -412,7 +412,9 @@ class LVQModel(GuardedModel):
         The model's layers in graph order (each has one input, the output of
         the one before it, or the capsule signal it belongs to), unless a
         layer computes in another dtype than it stores (mixed precision),
-        which needs the autocasting of `Layer.__call__`.
+        or in another dtype than the model (e.g. float64 layers in a model
+        whose policy is float32), which needs the autocasting of each
+        `Layer.__call__`.
         """
         if self not in _DIRECT_STEPS:
             steps = tuple(
@@ -421,8 +423,12 @@ class LVQModel(GuardedModel):
                 if not isinstance(layer, keras.layers.InputLayer)
                 and layer.name not in self._HEAD_LAYERS
             )
+            # The model's own policy counts too: its `__call__` opens the
+            # autocast scope in which the layers' variables are read.
+            dtype = self.dtype_policy.compute_dtype
             mixed = any(
-                layer.dtype_policy.compute_dtype != layer.dtype_policy.variable_dtype
+                layer.dtype_policy.compute_dtype != dtype
+                or layer.dtype_policy.variable_dtype != dtype
                 for layer in (self,) + steps
             )
             _DIRECT_STEPS[self] = None if mixed else steps
@@ -452,7 +458,8 @@ class LVQModel(GuardedModel):
             or isinstance(features, keras.KerasTensor)
         ):
             return super().call(inputs, training=training, mask=mask)
-        outputs = ops.cast(ops.convert_to_tensor(features), self.inputs[0].dtype)
+        # What the graph's autocasting gives every layer.
+        outputs = ops.cast(ops.convert_to_tensor(features), self.compute_dtype)
         for layer in steps:
             if isinstance(layer, Module):
                 outputs = layer.call(as_signal_tuple(outputs))

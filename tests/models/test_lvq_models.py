@@ -33,6 +33,12 @@ def digits_split():
     )
 
 
+def jax_x64_enabled():
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
+
+
 def glvq_loss():
     return anysma.losses.GlvqLoss()
 
@@ -111,6 +117,22 @@ class LVQModelChecks:
         inputs = keras.Input((INPUT_DIM,))
         outer = keras.Model(inputs, model(inputs))
         self.assertAllClose(outer(features), graph(features), atol=1e-6)
+
+    def test_other_dtype_policies_run_the_graph(self):
+        # Mixed precision and float64 layers (in a model whose own policy is
+        # float32) need each layer's autocasting: the graph runs.
+        features, _ = toy_data()
+        dtypes = {"mixed_float16": "float16", "float64": "float64"}
+        if keras.backend.backend() == "jax" and not jax_x64_enabled():
+            del dtypes["float64"]
+        for policy, output_dtype in dtypes.items():
+            with self.subTest(policy=policy):
+                model = self.make_model(dtype=policy)
+                self.assertIsNone(model._direct_steps())
+                outputs = model(features)
+                self.assertEqual(
+                    keras.backend.standardize_dtype(outputs.dtype), output_dtype
+                )
 
     def test_direct_training_equals_the_functional_graph(self):
         features, labels = toy_data()
