@@ -232,6 +232,8 @@ class GuardedModel(keras.Model):
         arguments = _synchronous_on_cpu_devices(arguments, shards)
         if shards > 1 and data_parallel.is_array_data(x):
             arguments = self._fit_arguments_for_devices(arguments, shards)
+        elif _tf_dataset_applies(arguments):
+            arguments = _fit_arguments_as_tf_datasets(arguments)
         with self._variables_kept_on_error():
             return super().fit(**arguments)
 
@@ -306,23 +308,7 @@ class GuardedModel(keras.Model):
         """`fit` arguments whose batches all divide by `shards`."""
         batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
         data_parallel.check_batch_size(batch_size, shards)
-        x, y, sample_weight = data_parallel.as_numpy(
-            (arguments.get("x"), arguments.get("y"), arguments.get("sample_weight"))
-        )
-        validation_data = arguments.get("validation_data")
-        split = arguments.get("validation_split") or 0.0
-        if split and validation_data is None:
-            # Keras' rule: the last `split` of the rows, before shuffling.
-            at = int(math.floor(data_parallel.num_samples(x) * (1.0 - split)))
-            validation_data = data_parallel.take((x, y, sample_weight), slice(at, None))
-            x, y, sample_weight = data_parallel.take(
-                (x, y, sample_weight), slice(0, at)
-            )
-        if arguments.get("class_weight"):
-            sample_weight = data_parallel.class_weight_to_sample_weight(
-                y, arguments["class_weight"], sample_weight
-            )
-        arguments = dict(arguments, validation_split=0.0, class_weight=None)
+        (x, y, sample_weight), validation_data, arguments = _split_fit_arrays(arguments)
         if data_parallel.num_samples(x) % shards:
             shuffle = arguments.get("shuffle", True)
             arguments.update(
@@ -456,3 +442,98 @@ class _Validation(keras.callbacks.Callback):
             return_dict=True,
         )
         logs.update({f"val_{name}": value for name, value in results.items()})
+
+
+def _split_fit_arrays(arguments):
+    """`fit`'s array data, validation split off and class weights applied.
+
+    Returns `((x, y, sample_weight), validation_data, arguments)` with
+    `validation_split` and `class_weight` cleared in the new arguments.
+    """
+    x, y, sample_weight = data_parallel.as_numpy(
+        (arguments.get("x"), arguments.get("y"), arguments.get("sample_weight"))
+    )
+    validation_data = arguments.get("validation_data")
+    split = arguments.get("validation_split") or 0.0
+    if split and validation_data is None:
+        # Keras' rule: the last `split` of the rows, before shuffling.
+        at = int(math.floor(data_parallel.num_samples(x) * (1.0 - split)))
+        validation_data = data_parallel.take((x, y, sample_weight), slice(at, None))
+        x, y, sample_weight = data_parallel.take((x, y, sample_weight), slice(0, at))
+    if arguments.get("class_weight"):
+        sample_weight = data_parallel.class_weight_to_sample_weight(
+            y, arguments["class_weight"], sample_weight
+        )
+    arguments = dict(arguments, validation_split=0.0, class_weight=None)
+    return (x, y, sample_weight), validation_data, arguments
+
+
+#: Array data up to this size (in bytes) goes to TensorFlow's `fit` as a
+#: `tf.data.Dataset` built once; larger data keeps Keras' own pipeline,
+#: whose cost per epoch is then small against the epoch.
+_TF_DATASET_MAX_BYTES = 256 * 2**20
+
+
+def _tf_dataset_applies(arguments):
+    """Whether `fit` on TensorFlow gets its array data as a `tf.data.Dataset`.
+
+    Keras' TensorFlow array adapter starts a new parallel pipeline every
+    epoch: about 60 ms on 2 cores, which is most of an epoch of a small
+    data set (6 steps of 32 rows of Tecator: 11 ms per step instead of 2).
+    A dataset built once and reshuffled by `tf.data` costs far less per
+    epoch and serves the same batches.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    data = (arguments.get("x"), arguments.get("y"), arguments.get("sample_weight"))
+    validation_data = arguments.get("validation_data")
+    return (
+        data_parallel.is_array_data(data)
+        and arguments.get("y") is not None
+        and arguments.get("shuffle", True) in (True, False)
+        and arguments.get("steps_per_epoch") is None
+        # Keras refuses both at once; let it say so.
+        and not (
+            arguments.get("class_weight") and arguments.get("sample_weight") is not None
+        )
+        and (validation_data is None or data_parallel.is_array_data(validation_data))
+        and sum(np.asarray(leaf).nbytes for leaf in keras.tree.flatten(data))
+        <= _TF_DATASET_MAX_BYTES
+    )
+
+
+def _fit_arguments_as_tf_datasets(arguments):
+    """`fit` arguments with the array data as `tf.data.Dataset`s."""
+    import tensorflow as tf
+
+    batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
+    data, validation_data, arguments = _split_fit_arrays(arguments)
+    data = tuple(part for part in data if part is not None)
+    dataset = tf.data.Dataset.from_tensor_slices(data)
+    if arguments.get("shuffle", True):
+        # A full shuffle, new every epoch, as Keras' `shuffle=True`.
+        dataset = dataset.shuffle(
+            data_parallel.num_samples(data), reshuffle_each_iteration=True
+        )
+    arguments.update(
+        x=dataset.batch(batch_size).prefetch(1),
+        y=None,
+        sample_weight=None,
+        batch_size=None,
+        # The dataset shuffles itself.
+        shuffle=False,
+    )
+    if validation_data is not None:
+        validation_data = tuple(
+            part
+            for part in data_parallel.as_numpy(tuple(validation_data))
+            if part is not None
+        )
+        validation_batch_size = arguments.get("validation_batch_size") or batch_size
+        arguments.update(
+            validation_data=tf.data.Dataset.from_tensor_slices(validation_data)
+            .batch(validation_batch_size)
+            .prefetch(1),
+            validation_batch_size=None,
+        )
+    return arguments

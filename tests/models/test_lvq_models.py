@@ -714,3 +714,63 @@ def test_capsnet_checks_images_by_name_and_stays_usable():
     np.testing.assert_allclose(
         again["probabilities"], outputs["probabilities"], atol=1e-6
     )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="array data goes to fit as a tf.data.Dataset on TensorFlow only",
+)
+def test_tensorflow_fit_on_arrays_equals_keras_pipeline():
+    from anysma.models import _base
+
+    features, labels = toy_data(samples=50)
+    targets = keras.utils.to_categorical(labels, NUM_CLASSES)
+    weights = np.linspace(0.5, 1.5, len(features)).astype("float32")
+    validation = (features[:7], targets[:7])
+    common = {
+        "batch_size": 8,
+        "epochs": 3,
+        "shuffle": False,
+        "validation_split": 0.2,
+        "verbose": 0,
+    }
+    for weighting in (
+        {"class_weight": {0: 1.0, 1: 2.0, 2: 0.5}},
+        {"sample_weight": weights},
+    ):
+        options = dict(common, **weighting)
+        histories, trained = [], []
+        for fit in (models.GMLVQ.fit, keras.Model.fit):
+            model = models.GMLVQ(input_dim=INPUT_DIM, num_classes=NUM_CLASSES)
+            model.pre_training(features, labels, n_init=1, random_state=0)
+            model.compile(
+                optimizer=keras.optimizers.Adam(0.05),
+                loss=glvq_loss(),
+                metrics=["accuracy"],
+            )
+            histories.append(fit(model, features, targets, **options).history)
+            trained.append(model.get_weights())
+        arguments = _base._bind(keras.Model.fit, None, features, targets, **options)
+        assert _base._tf_dataset_applies(arguments)
+        assert histories[0].keys() == histories[1].keys()
+        for key in histories[0]:
+            np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5)
+        for ours, keras_weights in zip(*trained):
+            np.testing.assert_allclose(ours, keras_weights, rtol=1e-5, atol=1e-6)
+    model = models.GLVQ(input_dim=INPUT_DIM, num_classes=NUM_CLASSES)
+    model.compile(optimizer="adam", loss=glvq_loss())
+    with pytest.raises(ValueError, match="class_weight"):
+        model.fit(
+            features,
+            targets,
+            class_weight={0: 1.0, 1: 1.0, 2: 1.0},
+            sample_weight=weights,
+            verbose=0,
+        )
+    # validation_data (instead of the split) goes the same way.
+    model = models.GLVQ(input_dim=INPUT_DIM, num_classes=NUM_CLASSES)
+    model.compile(optimizer="adam", loss=glvq_loss(), metrics=["accuracy"])
+    history = model.fit(
+        features, targets, validation_data=validation, epochs=2, verbose=0
+    ).history
+    assert len(history["val_accuracy"]) == 2
