@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,26 @@ def replace_section(path, start, end, section):
     else:
         text = text.rstrip("\n") + "\n\n" + section
     write_atomically(path, text)
+
+
+_SECTION = re.compile(
+    r"<!-- (?P<name>\w+): written by benchmarks/(?P=name)\.py -->\n"
+    r".*?<!-- /(?P=name) -->\n",
+    re.DOTALL,
+)
+
+
+def script_sections(text, exclude=()):
+    """The sections of RESULTS.md that other scripts wrote, in order.
+
+    Each is the text between (and with) the markers of
+    `write_results_section`; sections named in `exclude` are left out.
+    """
+    return [
+        match.group(0)
+        for match in _SECTION.finditer(text)
+        if match.group("name") not in exclude
+    ]
 
 
 RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")

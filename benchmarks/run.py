@@ -204,9 +204,14 @@ def _summarize(name, jobs, settings, entry, errors):
 
 
 def _write(report, output):
-    # The learning trajectories come from their own script and stay.
-    markdown = (
-        _report.render_markdown(report) + "\n" + capsule_learning.markdown_section()
+    # The learning trajectories come from their own script and stay, and so
+    # do the sections the other scripts wrote into the file this replaces.
+    previous = ""
+    if (output / "RESULTS.md").exists():
+        previous = (output / "RESULTS.md").read_text()
+    kept = _report.script_sections(previous, exclude=("capsule_learning",))
+    markdown = "\n".join(
+        [_report.render_markdown(report), capsule_learning.markdown_section(), *kept]
     )
     _report.write_atomically(
         output / "results.json", json.dumps(report, indent=1) + "\n"

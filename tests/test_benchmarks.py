@@ -96,7 +96,15 @@ def _check_lvq_and_kernels(report):
 
 @pytest.mark.skipif(DATA_DIR is None, reason=NEEDS_MNIST)
 def test_quick_mode_lvq_kernels_sklearn(tmp_path):
+    # A section that another script wrote into the file survives the run.
+    other = (
+        "<!-- other_script: written by benchmarks/other_script.py -->\n"
+        "## other_script\n\n| a |\n|---|\n| 1 |\n\n<!-- /other_script -->\n"
+    )
+    (tmp_path / "RESULTS.md").write_text("# old results\n\n" + other)
     report = _run_quick(tmp_path, ["lvq_training", "distance_kernels", "sklearn"])
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    assert other in markdown and "# old results" not in markdown
     assert set(report["benchmarks"]) == {"lvq_training", "distance_kernels", "sklearn"}
     _check_lvq_and_kernels(report)
 
