@@ -396,3 +396,34 @@ def test_tangent_distance_scopes_set_orthonormal_matrices(scope):
         np.broadcast_to(np.eye(2), (len(matrices), 2, 2)),
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize("source", ["tf.data", "torch DataLoader"])
+def test_gmlvq_pre_training_from_other_frameworks_streams(source):
+    points, labels = stretched_blobs(120)
+    if source == "tf.data":
+        tf = pytest.importorskip("tensorflow")
+        stream = tf.data.Dataset.from_tensor_slices((points, labels)).batch(50)
+    else:
+        torch = pytest.importorskip("torch")
+        stream = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(
+                torch.from_numpy(points), torch.from_numpy(labels)
+            ),
+            batch_size=50,
+        )
+    model = anysma.models.GMLVQ(
+        input_dim=5, num_classes=3, prototypes_per_class=2, projected_dim=3
+    )
+    # Both read twice (k-means, then the matrices).
+    model.pre_training(stream, random_state=0)
+    reference = anysma.models.GMLVQ(
+        input_dim=5, num_classes=3, prototypes_per_class=2, projected_dim=3
+    )
+    reference.pre_training(Stream(points, labels, 50), random_state=0)
+    np.testing.assert_allclose(model.prototypes, reference.prototypes, atol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(model.measuring_module.matrices),
+        to_numpy(reference.measuring_module.matrices),
+        atol=1e-5,
+    )
