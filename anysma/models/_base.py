@@ -19,6 +19,12 @@ fails with "'NoneType' object is not callable". `GuardedModel` therefore
   otherwise predict an arbitrary class, or turn every prototype into NaN in
   one training step), and
 - puts the variables' values back if one of these loops fails anyway.
+
+Two data paths differ from Keras' own, with the same batches and results:
+array data under a `keras.distribution` whose batches do not divide by the
+devices (see `anysma.utils.data_parallel`), and, on TensorFlow, array data
+up to 256 MiB, which `fit` gets as one `tf.data.Dataset` per call instead of
+Keras' pipeline that restarts every epoch (see `_tf_dataset_applies`).
 """
 
 import contextlib
