@@ -13,6 +13,7 @@ The value is the same; the gradient goes to that one entry (the first of
 tied ones), so no comparison of floats decides it.
 """
 
+import keras
 from keras import ops
 
 from anysma.ops._validation import static_shape
@@ -41,8 +42,25 @@ def _selected_extremum(values, axis, keepdims, select):
     axes = _normalized_axes(axis, rank)
     result = values
     for single in axes:
-        positions = select(result, axis=single, keepdims=True)
-        result = ops.take_along_axis(result, positions, axis=single)
+        size = static_shape(result)[single]
+        if size is None or keras.backend.backend() != "tensorflow":
+            positions = select(result, axis=single, keepdims=True)
+            result = ops.take_along_axis(result, positions, axis=single)
+            continue
+        # On TensorFlow, a mask of the selected entry and a sum over it: the
+        # same value (every other term is an exact zero) and gradient as the
+        # gather, whose traced gradient graph took most of a first `fit`
+        # (GLVQ on Tecator: 1.6 s, 0.65 s with the mask). In eager PyTorch
+        # the mask's extra operations cost more than the gather (+0.35 ms
+        # per step), and XLA compiles both alike.
+        # The new axis of `one_hot` is `single`; the last one must be -1.
+        new_axis = -1 if single == rank - 1 else single
+        selected = ops.one_hot(select(result, axis=single), size, axis=new_axis)
+        result = ops.sum(
+            ops.where(ops.cast(selected, "bool"), result, ops.zeros_like(result)),
+            axis=single,
+            keepdims=True,
+        )
     if keepdims:
         return result
     return ops.squeeze(result, axis=tuple(axes))

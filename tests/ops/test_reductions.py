@@ -43,6 +43,14 @@ class SelectedExtremumTest(TestCase):
         expected = (values == values.max(axis=(1, 2), keepdims=True)).astype(float)
         self.assertAllClose(gradient, expected)
 
+    def test_infinite_entries_elsewhere_leave_value_and_gradient_finite(self):
+        values = np.array([[1.0, np.inf, 2.0], [np.inf, -3.0, np.inf]], "float32")
+        self.assertAllClose(selected_min(values, axis=-1), [1.0, -3.0])
+        gradient = autodiff_gradient(
+            lambda tensor: ops.sum(selected_min(tensor, axis=-1)), values
+        )
+        self.assertAllClose(gradient, [[1, 0, 0], [0, 1, 0]])
+
     def test_bad_axis(self):
         with self.assertRaisesRegex(ValueError, "axis"):
             selected_max(np.zeros((2, 3)), axis=2)
