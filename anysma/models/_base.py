@@ -20,11 +20,14 @@ fails with "'NoneType' object is not callable". `GuardedModel` therefore
   one training step), and
 - puts the variables' values back if one of these loops fails anyway.
 
-Two data paths differ from Keras' own, with the same batches and results:
+Three data paths differ from Keras' own, with the same batches and results:
 array data under a `keras.distribution` whose batches do not divide by the
-devices (see `anysma.utils.data_parallel`), and, on TensorFlow, array data
-up to 256 MiB, which `fit` gets as one `tf.data.Dataset` per call instead of
-Keras' pipeline that restarts every epoch (see `_tf_dataset_applies`).
+devices (see `anysma.utils.data_parallel`); on TensorFlow, array data up to
+256 MiB, which `fit` gets as one `tf.data.Dataset` per call instead of
+Keras' pipeline that restarts every epoch (see `_tf_dataset_applies`); and
+on JAX, `predict` on array data up to 256 MiB, which runs on whole batches
+(the last one padded, its padding dropped), so that one compiled step serves
+every number of rows (see `_predict_padding_applies`).
 """
 
 import contextlib
@@ -203,6 +206,10 @@ class GuardedModel(keras.Model):
         padding = 0
         if shards > 1 and data_parallel.is_array_data(x):
             arguments, padding = _predict_arguments_for_devices(arguments, shards)
+        elif _predict_padding_applies(arguments):
+            arguments, padding = _predict_arguments_padded(
+                arguments, arguments.get("batch_size") or _KERAS_BATCH_SIZE
+            )
         with self._variables_kept_on_error():
             outputs = super().predict(**arguments)
         if padding:
@@ -402,16 +409,50 @@ def _synchronous_on_cpu_devices(arguments, shards):
 
 
 def _predict_arguments_for_devices(arguments, shards):
+    """`(arguments, padding)`: `x` padded to a multiple of `shards` rows."""
+    batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
+    data_parallel.check_batch_size(batch_size, shards)
+    return _predict_arguments_padded(arguments, shards)
+
+
+#: Array inputs up to this size (in bytes) are padded for `predict` on JAX
+#: (a copy); larger ones keep their last, smaller batch.
+_PREDICT_PADDING_MAX_BYTES = 256 * 2**20
+
+
+def _predict_padding_applies(arguments):
+    """Whether `predict` on JAX pads `x` to whole batches.
+
+    JAX compiles the prediction step once per batch shape, so a last batch
+    of another size, or a call with fewer rows than `batch_size`, costs a
+    compilation of its own: 0.45 s for a GMLVQ of 100 features on this
+    machine, against 2 ms for the prediction itself. With whole batches all
+    calls of a `batch_size` share one compiled step. The predictions of the
+    padding are dropped, and every other row's prediction depends on its
+    own row only (inference mode), so the result is unchanged.
+    """
+    x = arguments.get("x")
+    if (
+        keras.backend.backend() != "jax"
+        or arguments.get("steps") is not None
+        or not data_parallel.is_array_data(x)
+    ):
+        return False
+    return (
+        sum(np.asarray(leaf).nbytes for leaf in keras.tree.flatten(x))
+        <= _PREDICT_PADDING_MAX_BYTES
+    )
+
+
+def _predict_arguments_padded(arguments, multiple):
     """`(arguments, padding)`: `x` padded by repeating its last row.
 
     Every prediction depends on its own row only, so the first rows of the
     outputs are exact; the caller drops the last `padding` rows.
     """
-    batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
-    data_parallel.check_batch_size(batch_size, shards)
     x = data_parallel.as_numpy(arguments["x"])
     num_rows = data_parallel.num_samples(x)
-    padding = -num_rows % shards
+    padding = -num_rows % multiple
     if padding:
         rows = np.concatenate([np.arange(num_rows), np.full(padding, num_rows - 1)])
         x = data_parallel.take(x, rows)

@@ -774,3 +774,28 @@ def test_tensorflow_fit_on_arrays_equals_keras_pipeline():
         features, targets, validation_data=validation, epochs=2, verbose=0
     ).history
     assert len(history["val_accuracy"]) == 2
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="JAX compiles the prediction step per batch shape",
+)
+def test_jax_predict_pads_to_whole_batches():
+    features, labels = toy_data(samples=50)
+    model = models.GMLVQ(input_dim=INPUT_DIM, num_classes=NUM_CLASSES)
+    model.pre_training(features, labels, n_init=1, random_state=0)
+    traces = []
+    predict_step = model.predict_step
+
+    def counted_predict_step(*args, **kwargs):
+        traces.append(1)  # runs while JAX traces the step, not per batch
+        return predict_step(*args, **kwargs)
+
+    model.predict_step = counted_predict_step
+    # 50 = 32 + 18 rows, then 7 and 1 rows: one batch shape, one trace.
+    outputs = [model.predict(features[:rows], verbose=0) for rows in (50, 7, 1)]
+    assert len(traces) == 1
+    expected = keras.Model.predict(model, features, batch_size=50, verbose=0)
+    for rows, output in zip((50, 7, 1), outputs):
+        assert output.shape == (rows, NUM_CLASSES)
+        np.testing.assert_allclose(output, expected[:rows], rtol=1e-5, atol=1e-6)
