@@ -25,9 +25,9 @@ array data under a `keras.distribution` whose batches do not divide by the
 devices (see `anysma.utils.data_parallel`); on TensorFlow, array data up to
 256 MiB, which `fit` gets as one `tf.data.Dataset` per call instead of
 Keras' pipeline that restarts every epoch (see `_tf_dataset_applies`); and
-on JAX, `predict` on array data up to 256 MiB, which runs on whole batches
-(the last one padded, its padding dropped), so that one compiled step serves
-every number of rows (see `_predict_padding_applies`).
+on JAX, `predict` on array data up to 256 MiB, whose last batch is padded to
+a power of two rows (the padding's predictions dropped), so that a few
+compiled steps serve every number of rows (see `_predict_padding_applies`).
 """
 
 import contextlib
@@ -207,7 +207,7 @@ class GuardedModel(keras.Model):
         if shards > 1 and data_parallel.is_array_data(x):
             arguments, padding = _predict_arguments_for_devices(arguments, shards)
         elif _predict_padding_applies(arguments):
-            arguments, padding = _predict_arguments_padded(
+            arguments, padding = _predict_arguments_bucketed(
                 arguments, arguments.get("batch_size") or _KERAS_BATCH_SIZE
             )
         with self._variables_kept_on_error():
@@ -412,7 +412,8 @@ def _predict_arguments_for_devices(arguments, shards):
     """`(arguments, padding)`: `x` padded to a multiple of `shards` rows."""
     batch_size = arguments.get("batch_size") or _KERAS_BATCH_SIZE
     data_parallel.check_batch_size(batch_size, shards)
-    return _predict_arguments_padded(arguments, shards)
+    num_rows = data_parallel.num_samples(arguments["x"])
+    return _predict_arguments_padded(arguments, num_rows + -num_rows % shards)
 
 
 #: Array inputs up to this size (in bytes) are padded for `predict` on JAX
@@ -421,15 +422,17 @@ _PREDICT_PADDING_MAX_BYTES = 256 * 2**20
 
 
 def _predict_padding_applies(arguments):
-    """Whether `predict` on JAX pads `x` to whole batches.
+    """Whether `predict` on JAX pads the last batch of `x` to a bucket size.
 
-    JAX compiles the prediction step once per batch shape, so a last batch
-    of another size, or a call with fewer rows than `batch_size`, costs a
-    compilation of its own: 0.45 s for a GMLVQ of 100 features on this
-    machine, against 2 ms for the prediction itself. With whole batches all
-    calls of a `batch_size` share one compiled step. The predictions of the
-    padding are dropped, and every other row's prediction depends on its
-    own row only (inference mode), so the result is unchanged.
+    JAX compiles the prediction step once per batch shape, so every new size
+    of the last batch (or of a call with fewer rows than `batch_size`) costs
+    a compilation of its own: 0.3-0.45 s for a GMLVQ of 100 features on a
+    2-core CPU, against 2 ms for the prediction itself. Padded to the next
+    power of two (at most `batch_size`), all calls share at most
+    `log2(batch_size) + 1` compiled steps and compute at most twice the rows
+    of the last batch. The predictions of the padding are dropped, and every
+    other row's prediction depends on its own row only (inference mode), so
+    the result is unchanged.
     """
     x = arguments.get("x")
     if (
@@ -444,15 +447,25 @@ def _predict_padding_applies(arguments):
     )
 
 
-def _predict_arguments_padded(arguments, multiple):
-    """`(arguments, padding)`: `x` padded by repeating its last row.
+def _predict_arguments_bucketed(arguments, batch_size):
+    """`(arguments, padding)`: the last batch padded to a power of two rows."""
+    num_rows = data_parallel.num_samples(arguments["x"])
+    last = num_rows % batch_size
+    if last == 0:
+        return arguments, 0
+    bucket = min(batch_size, 2 ** math.ceil(math.log2(last)))
+    return _predict_arguments_padded(arguments, num_rows - last + bucket)
+
+
+def _predict_arguments_padded(arguments, total):
+    """`(arguments, padding)`: `x` padded to `total` rows with its last row.
 
     Every prediction depends on its own row only, so the first rows of the
     outputs are exact; the caller drops the last `padding` rows.
     """
     x = data_parallel.as_numpy(arguments["x"])
     num_rows = data_parallel.num_samples(x)
-    padding = -num_rows % multiple
+    padding = total - num_rows
     if padding:
         rows = np.concatenate([np.arange(num_rows), np.full(padding, num_rows - 1)])
         x = data_parallel.take(x, rows)

@@ -780,8 +780,8 @@ def test_tensorflow_fit_on_arrays_equals_keras_pipeline():
     keras.backend.backend() != "jax",
     reason="JAX compiles the prediction step per batch shape",
 )
-def test_jax_predict_pads_to_whole_batches():
-    features, labels = toy_data(samples=50)
+def test_jax_predict_pads_the_last_batch_to_a_power_of_two():
+    features, labels = toy_data(samples=60)
     model = models.GMLVQ(input_dim=INPUT_DIM, num_classes=NUM_CLASSES)
     model.pre_training(features, labels, n_init=1, random_state=0)
     traces = []
@@ -792,10 +792,12 @@ def test_jax_predict_pads_to_whole_batches():
         return predict_step(*args, **kwargs)
 
     model.predict_step = counted_predict_step
-    # 50 = 32 + 18 rows, then 7 and 1 rows: one batch shape, one trace.
-    outputs = [model.predict(features[:rows], verbose=0) for rows in (50, 7, 1)]
-    assert len(traces) == 1
-    expected = keras.Model.predict(model, features, batch_size=50, verbose=0)
-    for rows, output in zip((50, 7, 1), outputs):
+    # Batch 32: last batches of 18 and 28 rows run as 32, those of 5, 7 and
+    # 8 rows as 8: two compiled steps instead of six.
+    row_counts = (50, 60, 5, 7, 8)
+    outputs = [model.predict(features[:rows], verbose=0) for rows in row_counts]
+    assert len(traces) == 2
+    expected = keras.Model.predict(model, features, batch_size=60, verbose=0)
+    for rows, output in zip(row_counts, outputs):
         assert output.shape == (rows, NUM_CLASSES)
         np.testing.assert_allclose(output, expected[:rows], rtol=1e-5, atol=1e-6)
