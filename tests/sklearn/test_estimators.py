@@ -312,20 +312,21 @@ def test_sample_weight_equals_repeating_samples(iris, name):
     rows = np.arange(0, 150, 3)
     weights = np.random.RandomState(0).randint(0, 3, rows.size).astype(float)
     weights[:3] = 1.0  # every class keeps some weight
-    weighted = make(name).fit(x[rows], y[rows], sample_weight=weights)
+    # Same initialization and same loss, so the two fits take the same steps.
+    # The comparison stays within the first iterations: this subset is
+    # separable, RSLVQ's loss goes to zero, and long fits can stop at
+    # different separating solutions once their rounding differs (measured:
+    # 20 against 14 iterations, 0.973 of the predictions equal).
+    weighted = make(name, max_iter=10).fit(x[rows], y[rows], sample_weight=weights)
     repeat = weights.astype(int)
-    repeated = make(name).fit(
+    repeated = make(name, max_iter=10).fit(
         np.repeat(x[rows], repeat, axis=0), np.repeat(y[rows], repeat)
     )
-    # Same initialization and same loss: the first steps agree to float32
-    # precision (later ones can drift apart as rounding differs).
+    assert len(weighted.loss_curve_) == len(repeated.loss_curve_)
     np.testing.assert_allclose(
-        weighted.loss_curve_[:2], repeated.loss_curve_[:2], rtol=1e-4, atol=1e-6
+        weighted.loss_curve_, repeated.loss_curve_, rtol=1e-4, atol=1e-6
     )
-    np.testing.assert_allclose(
-        weighted.loss_curve_[-1], repeated.loss_curve_[-1], rtol=1e-2, atol=1e-3
-    )
-    assert np.mean(weighted.predict(x) == repeated.predict(x)) >= 0.98
+    np.testing.assert_array_equal(weighted.predict(x), repeated.predict(x))
 
 
 def test_sample_weight_changes_the_fit(iris):
