@@ -308,9 +308,10 @@ def _shared_local_tangent_residual(signals, prototypes, subspaces, bounds=None):
     whose result already has the `(P, r, B C)` layout of `theta`; the forms
     `G theta` are a batched product `(P, r, r) x (P, r, B C)`; the sums over
     `r` and all elementwise work run along the long, contiguous sample
-    axis. Against a sample-major `(B C, P, r)` layout (and its transposes)
-    this is 1.6x to 2.2x faster forward and backward on every backend, at
-    the size of the LVQ-capsule network's first capsule layer.
+    axis. Against a sample-major `(B C, P, r)` layout (and its transposes),
+    at the size of the LVQ-capsule network's first capsule layer, this is
+    1.6x (TensorFlow) to 3.3x (JAX) faster forward and 1.6x (JAX) to 2.2x
+    (PyTorch) faster forward and backward.
     """
     _, _, channels, size = static_shape(signals)
     proto_number, _, rank = static_shape(subspaces)
