@@ -64,6 +64,7 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
         "guides/sklearn.md": lambda: "(4, 4)" in printed,
         "guides/saving.md": lambda: printed.strip() == "True",
         "guides/trust.md": lambda: printed.strip().endswith("True"),
+        "guides/experiments.md": lambda: printed.strip() == "1.0",
         "guides/distribution.md": lambda: (
             printed.split() == ["(197,", "3)", "(24,", "4)"]
         ),

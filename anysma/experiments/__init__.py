@@ -4,9 +4,17 @@ Each experiment module defines `NAME`, `DATASET`, `EXPECTED` (the result the
 original reported), `build_parser(parser)` (the original command-line flags)
 and `run(args)`, which trains and evaluates and returns the final metrics.
 `anysma run NAME` and `python examples/NAME.py` both call them.
+
+`lvq_mnist`, `rtlvq_mnist` and `robustness_mnist` also take your own data
+from Python, as arrays or as streams larger than memory:
+`run(args, data=ExperimentData(train, test))`.
 """
 
 import importlib
+
+from anysma.experiments.common import ExperimentData
+
+__all__ = ["EXPERIMENTS", "ExperimentData", "get"]
 
 #: Experiment name -> module path.
 EXPERIMENTS = {

@@ -9,6 +9,7 @@ import argparse
 import importlib.util
 import os
 import time
+import typing
 import warnings
 
 import keras
@@ -448,10 +449,198 @@ def optional_visualization():
     return visualization
 
 
-def evaluate(model, x, y, batch_size, prefix):
-    """`model.evaluate` as a dict with keys prefixed by `prefix`."""
-    results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+def evaluate(model, data, batch_size, prefix):
+    """`model.evaluate` as a dict with keys prefixed by `prefix`.
+
+    Args:
+        model: A compiled model.
+        data: An `(inputs, targets)` tuple of arrays, or a stream of such
+            batches (see `ExperimentData`).
+        batch_size: The batch size of array data.
+        prefix: The prefix of the keys (`"train"`, `"test"`).
+    """
+    results = model.evaluate(
+        **fit_arguments(data, batch_size), verbose=0, return_dict=True
+    )
     return {f"{prefix}_{key}": float(value) for key, value in results.items()}
+
+
+class ExperimentData(typing.NamedTuple):
+    """Your own data for an experiment, in place of its dataset files.
+
+    Pass it as `run(args, data=...)` to the experiments that take it
+    (`lvq_mnist`, `rtlvq_mnist`, `robustness_mnist`). Each field is what
+    Keras' `fit` takes: an `(inputs, targets)` tuple of arrays, or a stream
+    of such batches that can be read again and again: a
+    `keras.utils.PyDataset`, a `tf.data.Dataset` or a
+    `torch.utils.data.DataLoader`. A stream is read once for the k-means
+    pre-training (`MiniBatchKMeans.partial_fit`, so memory stays bounded),
+    once per epoch, and once more for the final metrics. A generator can
+    be read only once, so it is refused: wrap it in a `PyDataset`.
+
+    The batches are in the form the experiment's model is fed (its module
+    docstring says which): for the flat MNIST experiments, inputs
+    `(n, 784)` in [0, 1] and one-hot targets `(n, 10)`. `--batch_size`
+    applies to arrays only (a stream makes its own batches), and
+    `--max_samples` does not apply (it cuts the dataset files).
+
+    Attributes:
+        train: The training data.
+        test: The test data, which doubles as the validation data that
+            selects `best.weights.h5`, as in the paper's MNIST runs.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from anysma.experiments import ExperimentData, lvq_mnist
+    >>> class Digits(keras.utils.PyDataset):
+    ...     # Stands for batches read from disk, one at a time.
+    ...     def __len__(self):
+    ...         return 4
+    ...     def __getitem__(self, index):
+    ...         rng = np.random.default_rng(index)
+    ...         labels = np.arange(50) % 10
+    ...         images = rng.uniform(0.0, 0.1, (50, 784)).astype("float32")
+    ...         images[np.arange(50), labels * 78] = 1.0  # One bright pixel per class.
+    ...         return images, keras.utils.to_categorical(labels, 10)
+    >>> args = lvq_mnist.build_parser().parse_args(
+    ...     ["--epochs", "1", "--verbose", "0", "--no_plots"]
+    ... )
+    >>> summary = lvq_mnist.run(args, data=ExperimentData(Digits(), Digits()))
+    >>> summary["test_accuracy"]
+    1.0
+    """
+
+    train: object
+    test: object
+
+
+def check_experiment_data(data, args, input_shape, num_classes):
+    """Check the `data` of `run(args, data=...)` before anything is written.
+
+    Reads the first batch of each stream and checks its shapes against the
+    model's `input_shape` and one-hot `num_classes` targets.
+
+    Returns:
+        `data`.
+
+    Raises:
+        TypeError: `data` is not an `ExperimentData`, or a field is neither
+            arrays nor a stream.
+        ValueError: `--max_samples` was given, a stream can be read only
+            once or is empty, or a batch has the wrong shapes.
+    """
+    if not isinstance(data, ExperimentData):
+        raise TypeError(
+            "`data` must be an anysma.experiments.ExperimentData(train, test). "
+            f"Received: data of type {type(data).__name__}"
+        )
+    if args.max_samples is not None:
+        raise ValueError(
+            "--max_samples cuts the dataset files, so it does not apply to "
+            "`data`; pass fewer batches instead. Received: "
+            f"max_samples={args.max_samples}"
+        )
+    for field in ExperimentData._fields:
+        name = f"data.{field}"
+        source = getattr(data, field)
+        if is_array_pair(source):
+            inputs, targets = source
+            if len(inputs) != len(targets):
+                raise ValueError(
+                    f"`{name}` must have as many targets as inputs. Received: "
+                    f"{len(inputs)} inputs and {len(targets)} targets"
+                )
+            batch = (inputs, targets)
+        else:
+            batch = _first_batch(source, name)
+        _check_batch_shapes(batch, name, input_shape, num_classes)
+    return data
+
+
+def describe_data(data):
+    """What `summary.json` records about `data` (`None`: the dataset files)."""
+    if data is None:
+        return "dataset files"
+    return {
+        field: (
+            f"arrays of {len(source[0])} samples"
+            if is_array_pair(source)
+            else f"stream ({type(source).__name__})"
+        )
+        for field, source in zip(ExperimentData._fields, data)
+    }
+
+
+def fit_arguments(data, batch_size):
+    """The `x`, `y` and `batch_size` arguments of `fit`/`evaluate` for `data`.
+
+    Keras takes an array tuple as `x, y` with a `batch_size`, and a stream
+    as `x` alone (it makes its own batches).
+    """
+    if is_array_pair(data):
+        inputs, targets = data
+        return {"x": inputs, "y": targets, "batch_size": batch_size}
+    return {"x": data}
+
+
+def is_array_pair(source):
+    """Whether `source` is an `(inputs, targets)` tuple of arrays."""
+    from anysma.utils import data_parallel
+
+    return (
+        isinstance(source, tuple)
+        and len(source) == 2
+        and data_parallel.is_array_data(source)
+    )
+
+
+def _first_batch(source, name):
+    from anysma.utils import streams
+
+    if isinstance(source, (list, tuple)) or (
+        callable(source) and not hasattr(source, "__iter__")
+    ):
+        raise TypeError(
+            f"`{name}` must be an `(inputs, targets)` tuple of arrays or a "
+            "stream that Keras' fit reads (a keras.utils.PyDataset, a "
+            "tf.data.Dataset or a torch DataLoader). Received: "
+            f"{type(source).__name__}"
+        )
+    batches = streams.Batches(source, name=name)
+    if not batches.reiterable:
+        raise ValueError(
+            f"`{name}` is an iterator (e.g. a generator), which can be read "
+            "only once; the experiment reads it for pre-training, every epoch "
+            "and the final metrics. Wrap it in a keras.utils.PyDataset. "
+            f"Received: {type(source).__name__}"
+        )
+    for batch in batches:
+        return batch
+    raise ValueError(f"`{name}` is empty: it yielded no batch.")
+
+
+def _check_batch_shapes(batch, name, input_shape, num_classes):
+    inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(batch)
+    if targets is None:
+        raise ValueError(
+            f"The batches of `{name}` must be `(inputs, targets)`. "
+            "Received: batches without targets"
+        )
+    if tuple(np.shape(inputs)[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"The inputs of `{name}` must have the shape (samples, "
+            f"{', '.join(map(str, input_shape))}). Received: inputs of shape "
+            f"{tuple(np.shape(inputs))}"
+        )
+    if tuple(np.shape(targets)[1:]) != (num_classes,):
+        raise ValueError(
+            f"The targets of `{name}` must be one-hot, of shape (samples, "
+            f"{num_classes}); convert integer labels with "
+            f"keras.utils.to_categorical. Received: targets of shape "
+            f"{tuple(np.shape(targets))}"
+        )
 
 
 def load_image_data(module, args, channels_last=True):

@@ -87,8 +87,8 @@ def run(args):
         )
         common.save_final_weights(model, directory)
     metrics = {
-        **common.evaluate(model, x_train, y_train_onehot, 64, "train"),
-        **common.evaluate(model, x_test, y_test_onehot, 64, "test"),
+        **common.evaluate(model, (x_train, y_train_onehot), 64, "train"),
+        **common.evaluate(model, (x_test, y_test_onehot), 64, "test"),
     }
     relevances = np.diag(model.relevance_matrix)
     metrics["most_relevant_channels"] = np.argsort(relevances)[::-1][:5].tolist()

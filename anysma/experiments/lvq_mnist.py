@@ -51,8 +51,16 @@ def build_model(lr):
     return model
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the MNIST files, an
+            `anysma.experiments.ExperimentData` of `(inputs, targets)`
+            arrays or streams: inputs `(n, 784)` in [0, 1], one-hot targets
+            `(n, 10)`. `None` (the default) reads MNIST.
+    """
 
     def plot(visualization, model, directory):
         visualization.plot_prototypes(
@@ -69,67 +77,87 @@ def run(args):
         build_model(args.lr),
         plot,
         extra_callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=5)],
+        data=data,
     )
 
 
-def train_on_flat_mnist(args, name, model, extra_callbacks=()):
+def train_on_flat_mnist(args, name, model, extra_callbacks=(), data=None):
     """Pre-train, fit and evaluate a compiled LVQ model on flattened MNIST.
 
     Shared by `lvq_mnist`, `rtlvq_mnist` and `robustness_mnist`: loads the
-    data, loads `-w` weights, pre-trains by k-means on 10,000 training images
-    (unless weights were given), trains (unless `-t`), saves the final
-    weights and evaluates on both splits.
+    data, loads `-w` weights, pre-trains by k-means (unless weights were
+    given), trains (unless `-t`), saves the final weights and evaluates on
+    both splits.
+
+    The k-means runs on 10,000 random training images of array data, and
+    as `MiniBatchKMeans.partial_fit` over one pass of a stream.
 
     Args:
         args: The parsed flags.
         name: The output subfolder.
         model: A compiled LVQ model on 784 features, 10 classes.
         extra_callbacks: Callbacks added to the common ones.
+        data: An `anysma.experiments.ExperimentData` in place of the MNIST
+            files, or `None`.
 
     Returns:
-        `(directory, started, (x_train, y_train), (x_test, y_test),
-        metrics)` with flattened images and integer labels.
+        `(directory, started, train, test, metrics)`; `train` and `test`
+        are `(inputs, one-hot targets)` arrays, or the streams of `data`.
     """
-    from anysma.datasets import mnist
-
+    if data is None:
+        train, test = _flat_mnist(args)
+    else:
+        train, test = common.check_experiment_data(
+            data, args, (int(np.prod(IMAGE_SHAPE)),), 10
+        )
     directory, started = common.start(args, name)
-    (x_train, y_train), (x_test, y_test) = common.load_image_data(
-        mnist, args, channels_last=False
-    )
-    x_train = x_train.reshape(len(x_train), -1)
-    x_test = x_test.reshape(len(x_test), -1)
-    y_train_onehot = keras.utils.to_categorical(y_train, 10)
-    y_test_onehot = keras.utils.to_categorical(y_test, 10)
 
     if args.weights:
         common.load_weights(model, args.weights)
     if not args.testing:
         if not args.weights:
-            rows = np.random.default_rng(args.seed).choice(
-                len(x_train), min(PRE_TRAINING_SAMPLES, len(x_train)), replace=False
-            )
-            model.pre_training(
-                x_train[rows], y_train[rows], random_state=args.seed, n_init=1
-            )
+            _pre_train(model, train, args.seed)
         model.fit(
-            x_train,
-            y_train_onehot,
-            batch_size=args.batch_size,
+            **common.fit_arguments(train, args.batch_size),
             epochs=args.epochs,
-            validation_data=(x_test, y_test_onehot),
+            validation_data=test,
             callbacks=common.training_callbacks(directory, debug=args.debug)
             + list(extra_callbacks),
             verbose=args.verbose,
         )
         common.save_final_weights(model, directory)
     metrics = {
-        **common.evaluate(model, x_train, y_train_onehot, 256, "train"),
-        **common.evaluate(model, x_test, y_test_onehot, 256, "test"),
+        "data": common.describe_data(data),
+        **common.evaluate(model, train, 256, "train"),
+        **common.evaluate(model, test, 256, "test"),
     }
-    return directory, started, (x_train, y_train), (x_test, y_test), metrics
+    return directory, started, train, test, metrics
 
 
-def run_on_flat_mnist(args, name, model, plot, extra_callbacks=()):
+def _flat_mnist(args):
+    """MNIST as `(images (n, 784), one-hot labels)` for training and test."""
+    from anysma.datasets import mnist
+
+    splits = common.load_image_data(mnist, args, channels_last=False)
+    return tuple(
+        (images.reshape(len(images), -1), keras.utils.to_categorical(labels, 10))
+        for images, labels in splits
+    )
+
+
+def _pre_train(model, train, seed):
+    """k-means on 10,000 random rows of arrays, or over one pass of a stream."""
+    if not common.is_array_pair(train):
+        model.pre_training(train, random_state=seed)
+        return
+    inputs, targets = train
+    rows = np.random.default_rng(seed).choice(
+        len(inputs), min(PRE_TRAINING_SAMPLES, len(inputs)), replace=False
+    )
+    model.pre_training(inputs[rows], targets[rows], random_state=seed, n_init=1)
+
+
+def run_on_flat_mnist(args, name, model, plot, extra_callbacks=(), data=None):
     """`train_on_flat_mnist`, then the plots and `summary.json`.
 
     Shared by `lvq_mnist` and `rtlvq_mnist`.
@@ -140,9 +168,10 @@ def run_on_flat_mnist(args, name, model, plot, extra_callbacks=()):
         model: A compiled LVQ model on 784 features, 10 classes.
         plot: Function `(visualization, model, directory) -> [file names]`.
         extra_callbacks: Callbacks added to the common ones.
+        data: An `anysma.experiments.ExperimentData`, or `None` for MNIST.
     """
     directory, started, _, _, metrics = train_on_flat_mnist(
-        args, name, model, extra_callbacks
+        args, name, model, extra_callbacks, data
     )
     plots = []
     if not args.no_plots:

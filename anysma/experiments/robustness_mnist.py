@@ -160,8 +160,25 @@ def robust_errors(model, x, y, epsilon, norm, restarts, steps, seed):
     return clean_error, 1.0 - certified, float(np.mean(broken))
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the MNIST files, an
+            `anysma.experiments.ExperimentData`: inputs `(n, 784)` in
+            [0, 1], one-hot targets `(n, 10)`. The training data may be a
+            stream; the test data must be arrays (the certificates, the
+            attack and the reject curve run over all of it). `None` (the
+            default) reads MNIST.
+    """
+    if data is not None and not common.is_array_pair(getattr(data, "test", None)):
+        raise ValueError(
+            "`data.test` must be an `(inputs, targets)` tuple of arrays: the "
+            "certificates, the attack and the reject curve run over the whole "
+            "test set. Received: "
+            f"{type(getattr(data, 'test', None)).__name__}"
+        )
     from anysma import robustness
 
     config = MODELS[args.model]
@@ -173,9 +190,10 @@ def run(args):
     steps = args.attack_steps or default_steps
 
     model = build_model(args.model, per_class, args.lr)
-    directory, started, _, (x_test, y_test), metrics = train_on_flat_mnist(
-        args, f"{NAME}_{args.model}", model
+    directory, started, _, (x_test, test_targets), metrics = train_on_flat_mnist(
+        args, f"{NAME}_{args.model}", model, data=data
     )
+    y_test = np.argmax(test_targets, axis=-1)
     attacked = common.subset((x_test, y_test), args.attack_samples, args.seed)
     clean_error, urte, lrte = robust_errors(
         model, *attacked, epsilon, norm, restarts, steps, args.seed

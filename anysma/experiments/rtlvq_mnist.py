@@ -52,8 +52,16 @@ def build_model(lr):
     return model
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the MNIST files, an
+            `anysma.experiments.ExperimentData` of `(inputs, targets)`
+            arrays or streams: inputs `(n, 784)` in [0, 1], one-hot targets
+            `(n, 10)`. `None` (the default) reads MNIST.
+    """
 
     def plot(visualization, model, directory):
         visualization.plot_prototypes_with_tangents(
@@ -63,7 +71,9 @@ def run(args):
         )
         return ["prototypes_tangents.png"]
 
-    return lvq_mnist.run_on_flat_mnist(args, NAME, build_model(args.lr), plot)
+    return lvq_mnist.run_on_flat_mnist(
+        args, NAME, build_model(args.lr), plot, data=data
+    )
 
 
 def main(argv=None, prog=NAME):
