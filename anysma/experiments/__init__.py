@@ -5,8 +5,8 @@ original reported), `build_parser(parser)` (the original command-line flags)
 and `run(args)`, which trains and evaluates and returns the final metrics.
 `anysma run NAME` and `python examples/NAME.py` both call them.
 
-`lvq_mnist`, `rtlvq_mnist` and `robustness_mnist` also take your own data
-from Python, as arrays or as streams larger than memory:
+Every experiment also takes your own data from Python, as arrays or (all
+but `gmlvq_tecator`) as streams larger than memory:
 `run(args, data=ExperimentData(train, test))`.
 """
 

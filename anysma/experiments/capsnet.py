@@ -21,12 +21,13 @@ import keras
 import numpy as np
 
 from anysma.experiments import common
-from anysma.experiments import data
+from anysma.experiments import data as data_lib
 
 NAME = "capsnet"
 DATASET = "mnist"
 EXPECTED = ">99% test accuracy in a few epochs (original)"
 NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
 
 
 def build_parser(prog=NAME):
@@ -71,20 +72,29 @@ def _pack(augmented, original, labels):
     )
 
 
-def run_capsnet_experiment(args, name, model, pre_train=None):
+def run_capsnet_experiment(args, name, model, pre_train=None, data=None):
     """Train/evaluate/plot a model with the CapsNet inputs and outputs.
 
     Args:
         args: The parsed flags.
         name: The experiment name (output subfolder).
         model: A compiled `CapsNet` or `CapsNetLVQ`.
-        pre_train: Optional function `(model, images, labels)` run before
-            training when no weights are given.
+        pre_train: Optional function `(model, train)` run before training
+            when no weights are given; `train` is `(images, integer labels)`
+            arrays or the user's `keras.utils.PyDataset`.
+        data: An `anysma.experiments.ExperimentData` in place of the MNIST
+            files (see `run`), or `None`.
     """
-    from anysma.datasets import mnist
+    if data is None:
+        from anysma.datasets import mnist
 
+        (x_train, y_train), (x_test, y_test) = common.load_image_data(mnist, args)
+        train = (x_train, y_train)
+    else:
+        train, (x_test, y_test) = common.user_image_data(
+            data, args, IMAGE_SHAPE, NUM_CLASSES
+        )
     directory, started = common.start(args, name)
-    (x_train, y_train), (x_test, y_test) = common.load_image_data(mnist, args)
     test_inputs = {
         "images": x_test,
         "labels": keras.utils.to_categorical(y_test, NUM_CLASSES),
@@ -94,12 +104,12 @@ def run_capsnet_experiment(args, name, model, pre_train=None):
         common.load_weights(model, args.weights)
     if not args.testing:
         if pre_train is not None and not args.weights:
-            pre_train(model, x_train, y_train)
-        batches = data.AugmentedBatches(
-            x_train,
-            y_train,
+            pre_train(model, train)
+        batches = data_lib.training_batches(
+            train,
+            NUM_CLASSES,
             args.batch_size,
-            augment=data.random_shift,
+            augment=data_lib.random_shift,
             pack=_pack,
             seed=args.seed,
         )
@@ -122,6 +132,7 @@ def run_capsnet_experiment(args, name, model, pre_train=None):
         "test_reconstruction_mse": float(
             np.mean((reconstructions - x_test[: len(reconstructions)]) ** 2)
         ),
+        "data": common.describe_data(data),
     }
     plots = []
     if not args.no_plots:
@@ -177,9 +188,18 @@ def decode(model, masked_capsules):
     return keras.ops.convert_to_numpy(outputs)
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
-    return run_capsnet_experiment(args, NAME, build_model(args))
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the MNIST files, an
+            `anysma.experiments.ExperimentData`: images `(n, 28, 28, 1)` in
+            [0, 1] with one-hot targets `(n, 10)`; the training data as
+            arrays or a `keras.utils.PyDataset`, the test data as arrays.
+            `None` (the default) reads MNIST.
+    """
+    return run_capsnet_experiment(args, NAME, build_model(args), data=data)
 
 
 def main(argv=None, prog=NAME):

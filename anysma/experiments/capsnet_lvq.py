@@ -15,6 +15,7 @@ prototypes (`protos_reconstructed.png`).
 
 import sys
 
+import keras
 import numpy as np
 
 from anysma.experiments import capsnet
@@ -49,15 +50,30 @@ def build_model(args):
     return model
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
 
-    def pre_train(model, images, labels):
-        rows = np.random.default_rng(args.seed).choice(
-            len(images), min(PRE_TRAINING_SAMPLES, len(images)), replace=False
-        )
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the MNIST files, an
+            `anysma.experiments.ExperimentData`: images `(n, 28, 28, 1)` in
+            [0, 1] with one-hot targets `(n, 10)`; the training data as
+            arrays or a `keras.utils.PyDataset` (`-p` then clusters its
+            first 1,000 images), the test data as arrays. `None` (the
+            default) reads MNIST.
+    """
+
+    def pre_train(model, train):
+        if isinstance(train, keras.utils.PyDataset):
+            images, _ = common.first_stream_samples(train, PRE_TRAINING_SAMPLES)
+        else:
+            images = train[0]
+            rows = np.random.default_rng(args.seed).choice(
+                len(images), min(PRE_TRAINING_SAMPLES, len(images)), replace=False
+            )
+            images = images[rows]
         model.pre_training(
-            images[rows],
+            images,
             batch_version=True,
             batch_size=args.batch_size,
             random_state=args.seed,
@@ -68,6 +84,7 @@ def run(args):
         NAME,
         build_model(args),
         pre_train=pre_train if args.pre_training else None,
+        data=data,
     )
 
 

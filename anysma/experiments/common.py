@@ -468,26 +468,34 @@ def evaluate(model, data, batch_size, prefix):
 class ExperimentData(typing.NamedTuple):
     """Your own data for an experiment, in place of its dataset files.
 
-    Pass it as `run(args, data=...)` to the experiments that take it
-    (`lvq_mnist`, `rtlvq_mnist`, `robustness_mnist`). Each field is what
+    Pass it as `run(args, data=...)` to an experiment. Each field is what
     Keras' `fit` takes: an `(inputs, targets)` tuple of arrays, or a stream
-    of such batches that can be read again and again: a
-    `keras.utils.PyDataset`, a `tf.data.Dataset` or a
-    `torch.utils.data.DataLoader`. A stream is read once for the k-means
-    pre-training (`MiniBatchKMeans.partial_fit`, so memory stays bounded),
-    once per epoch, and once more for the final metrics. A generator can
-    be read only once, so it is refused: wrap it in a `PyDataset`.
+    of such batches that can be read again and again.
 
-    The batches are in the form the experiment's model is fed (its module
-    docstring says which): for the flat MNIST experiments, inputs
-    `(n, 784)` in [0, 1] and one-hot targets `(n, 10)`. `--batch_size`
-    applies to arrays only (a stream makes its own batches), and
-    `--max_samples` does not apply (it cuts the dataset files).
+    - The flat MNIST experiments (`lvq_mnist`, `rtlvq_mnist`,
+      `robustness_mnist`) take a `keras.utils.PyDataset`, a
+      `tf.data.Dataset` or a `torch.utils.data.DataLoader` for training.
+      The stream is read once for the k-means pre-training
+      (`MiniBatchKMeans.partial_fit`, so memory stays bounded), once per
+      epoch, and once more for the final metrics. `lvq_mnist` and
+      `rtlvq_mnist` also take a stream as test data.
+    - The capsule experiments augment every training batch, so their
+      training stream must be a `keras.utils.PyDataset` (read by index);
+      their test data, which the analysis plots draw from, are arrays.
+    - `gmlvq_tecator` takes arrays of raw spectra: its preprocessing is
+      fitted to the whole training set.
+    - A generator can be read only once, so it is refused: wrap it in a
+      `PyDataset`.
+
+    The batches hold the images or vectors the experiment's model is fed
+    (its `run` docstring gives the shape), in [0, 1], with one-hot targets.
+    `--batch_size` applies to arrays only (a stream makes its own batches),
+    and `--max_samples` does not apply (it cuts the dataset files).
 
     Attributes:
         train: The training data.
         test: The test data, which doubles as the validation data that
-            selects `best.weights.h5`, as in the paper's MNIST runs.
+            selects `best.weights.h5`, as in the paper's runs.
 
     Example:
 
@@ -516,11 +524,30 @@ class ExperimentData(typing.NamedTuple):
     test: object
 
 
-def check_experiment_data(data, args, input_shape, num_classes):
+def check_experiment_data(
+    data,
+    args,
+    input_shape,
+    num_classes,
+    *,
+    indexed_train=False,
+    train_arrays=False,
+    test_arrays=False,
+):
     """Check the `data` of `run(args, data=...)` before anything is written.
 
     Reads the first batch of each stream and checks its shapes against the
     model's `input_shape` and one-hot `num_classes` targets.
+
+    Args:
+        data: The `ExperimentData`.
+        args: The parsed flags.
+        input_shape: The shape of one input, without the batch axis.
+        num_classes: The number of classes (the targets' last axis).
+        indexed_train: The training stream must be a `keras.utils.PyDataset`
+            (the experiment augments its batches by index).
+        train_arrays: The training data must be arrays.
+        test_arrays: The test data must be arrays.
 
     Returns:
         `data`.
@@ -545,6 +572,28 @@ def check_experiment_data(data, args, input_shape, num_classes):
     for field in ExperimentData._fields:
         name = f"data.{field}"
         source = getattr(data, field)
+        arrays_only = {"train": train_arrays, "test": test_arrays}[field]
+        if arrays_only and not is_array_pair(source):
+            reason = (
+                "its preprocessing is fitted to the whole training set"
+                if field == "train"
+                else "its evaluation and plots run over the whole test set"
+            )
+            raise ValueError(
+                f"`{name}` must be an `(inputs, targets)` tuple of arrays for "
+                f"this experiment: {reason}. Received: {type(source).__name__}"
+            )
+        if (
+            field == "train"
+            and indexed_train
+            and not is_array_pair(source)
+            and not isinstance(source, keras.utils.PyDataset)
+        ):
+            raise TypeError(
+                f"`{name}` must be an `(inputs, targets)` tuple of arrays or a "
+                "keras.utils.PyDataset for this experiment: it augments every "
+                f"batch, read by index. Received: {type(source).__name__}"
+            )
         if is_array_pair(source):
             inputs, targets = source
             if len(inputs) != len(targets):
@@ -571,6 +620,45 @@ def describe_data(data):
         )
         for field, source in zip(ExperimentData._fields, data)
     }
+
+
+def first_stream_samples(stream, count):
+    """The first `count` samples of a stream, as `(inputs, integer labels)`.
+
+    Only the batches needed are read.
+    """
+    from anysma.utils import streams
+
+    inputs, labels, taken = [], [], 0
+    for batch in streams.Batches(stream, name="data.train"):
+        batch_inputs, batch_targets, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        inputs.append(batch_inputs[: count - taken])
+        labels.append(np.argmax(batch_targets[: count - taken], axis=-1))
+        taken += len(inputs[-1])
+        if taken >= count:
+            break
+    return np.concatenate(inputs), np.concatenate(labels)
+
+
+def user_image_data(data, args, image_shape, num_classes):
+    """The checked `data` of an image experiment, in its internal form.
+
+    The training stream must be a `keras.utils.PyDataset` (the experiment
+    augments its batches), the test data arrays.
+
+    Returns:
+        `(train, (test images, test labels))`: `train` is `(images, integer
+        labels)` arrays or the `PyDataset` itself; images are float32 and
+        labels integers.
+    """
+    check_experiment_data(
+        data, args, image_shape, num_classes, indexed_train=True, test_arrays=True
+    )
+    train = data.train
+    if is_array_pair(train):
+        train = (np.asarray(train[0], "float32"), np.argmax(train[1], axis=-1))
+    test_images, test_targets = data.test
+    return train, (np.asarray(test_images, "float32"), np.argmax(test_targets, axis=-1))
 
 
 def fit_arguments(data, batch_size):

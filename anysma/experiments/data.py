@@ -73,6 +73,87 @@ class AugmentedBatches(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
+class AugmentedStream(keras.utils.PyDataset):
+    """The user's stream of `(images, one-hot labels)`, augmented and packed.
+
+    The stream counterpart of `AugmentedBatches`: batch `index` of `source`
+    is augmented with a generator seeded by `(seed, epoch, index)` (the same
+    augmentation for the same batch and epoch, also with several workers)
+    and packed. The order and the shuffling are the source's own; its
+    `on_epoch_end` is called at the end of every epoch, and its `workers`,
+    `use_multiprocessing` and `max_queue_size` are kept.
+
+    Args:
+        source: A `keras.utils.PyDataset` of `(images, one-hot labels)`.
+        augment: Function `(images, rng) -> images`, or `None`.
+        pack: Function `(augmented, original, labels) -> (inputs, targets)`
+            with integer `labels`; defaults to `(augmented, one-hot labels)`.
+        seed: Seed of the augmentation.
+    """
+
+    def __init__(self, source, augment=None, pack=None, seed=0):
+        super().__init__(
+            workers=source.workers,
+            use_multiprocessing=source.use_multiprocessing,
+            max_queue_size=source.max_queue_size,
+        )
+        self.source = source
+        self.augment = augment
+        self.pack = pack
+        self.seed = seed
+        self._epoch = 0
+
+    def __len__(self):
+        return len(self.source)
+
+    def __getitem__(self, index):
+        original, onehot = self.source[index][:2]
+        original = np.asarray(original)
+        onehot = np.asarray(onehot)
+        augmented = original
+        if self.augment is not None:
+            rng = np.random.default_rng((self.seed, self._epoch, index))
+            augmented = self.augment(original, rng)
+        if self.pack is None:
+            return augmented, onehot
+        return self.pack(augmented, original, np.argmax(onehot, axis=-1))
+
+    def on_epoch_end(self):
+        self._epoch += 1
+        self.source.on_epoch_end()
+
+
+def training_batches(train, num_classes, batch_size, augment, pack=None, seed=0):
+    """The augmented training batches of an experiment.
+
+    Args:
+        train: `(images, integer labels)` arrays (shuffled every epoch by
+            `AugmentedBatches`), or the user's `keras.utils.PyDataset` of
+            `(images, one-hot labels)` (see `AugmentedStream`).
+        num_classes: The number of classes.
+        batch_size: Samples per batch of arrays.
+        augment: Function `(images, rng) -> images`, or `None`.
+        pack: Function `(augmented, original, integer labels) -> (inputs,
+            targets)`; defaults to `(augmented, one-hot labels)`.
+        seed: Seed of the shuffling and the augmentation.
+
+    Returns:
+        A `keras.utils.PyDataset`.
+    """
+    if pack is None:
+
+        def pack(augmented, original, labels):
+            del original
+            return augmented, keras.utils.to_categorical(labels, num_classes)
+
+    if isinstance(train, keras.utils.PyDataset):
+        return AugmentedStream(train, augment=augment, pack=pack, seed=seed)
+    images, labels = train
+    return AugmentedBatches(
+        images, labels, batch_size, augment=augment, pack=pack, seed=seed
+    )
+
+
 def random_shift(images, rng, max_shift=2):
     """Shift every image by whole pixels, up to `max_shift` in each direction.
 

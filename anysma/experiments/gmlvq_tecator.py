@@ -59,12 +59,26 @@ def build_model(lr):
     return model
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own spectra in place of Tecator's, an
+            `anysma.experiments.ExperimentData` of arrays: raw spectra
+            `(n, 100)` (preprocessed here as Tecator's) and one-hot targets
+            `(n, 2)`. `None` (the default) reads Tecator.
+    """
     from anysma.datasets import tecator
 
+    if data is None:
+        (x_train, y_train), (x_test, y_test) = tecator.load_data()
+    else:
+        (x_train, y_train), (x_test, y_test) = common.check_experiment_data(
+            data, args, (100,), 2, train_arrays=True, test_arrays=True
+        )
+        y_train, y_test = np.argmax(y_train, axis=-1), np.argmax(y_test, axis=-1)
     directory, started = common.start(args, NAME)
-    (x_train, y_train), (x_test, y_test) = tecator.load_data()
     x_train, x_test = preprocess(x_train, x_test)
     x_train, y_train = common.subset((x_train, y_train), args.max_samples, args.seed)
     y_train_onehot = keras.utils.to_categorical(y_train, 2)
@@ -87,6 +101,7 @@ def run(args):
         )
         common.save_final_weights(model, directory)
     metrics = {
+        "data": common.describe_data(data),
         **common.evaluate(model, (x_train, y_train_onehot), 64, "train"),
         **common.evaluate(model, (x_test, y_test_onehot), 64, "test"),
     }

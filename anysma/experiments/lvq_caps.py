@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from anysma.experiments import common
-from anysma.experiments import data
+from anysma.experiments import data as data_lib
 
 #: Number of validation samples in the spectral-lines plot (as the original).
 SPECTRAL_LINE_SAMPLES = 1000
@@ -51,7 +51,8 @@ def fit_and_evaluate(args, name, model, train, validation, augment, tests=()):
         args: The parsed flags.
         name: The experiment name.
         model: A compiled `LVQCapsuleNetwork`.
-        train: `(images, labels)` of the training split.
+        train: `(images, integer labels)` of the training split, or the
+            user's `keras.utils.PyDataset` of `(images, one-hot labels)`.
         validation: `(images, labels)` of the validation split.
         augment: The training augmentation `(images, rng) -> images`.
         tests: Further `(prefix, images, labels)` splits to evaluate.
@@ -65,12 +66,8 @@ def fit_and_evaluate(args, name, model, train, validation, augment, tests=()):
         common.load_weights(model, args.weights)
     validation_onehot = keras.utils.to_categorical(validation[1], num_classes)
     if not args.testing:
-        batches = data.AugmentedBatches(
-            train[0],
-            keras.utils.to_categorical(train[1], num_classes),
-            args.batch_size,
-            augment=augment,
-            seed=args.seed,
+        batches = data_lib.training_batches(
+            train, num_classes, args.batch_size, augment=augment, seed=args.seed
         )
         model.fit(
             batches,

@@ -18,7 +18,7 @@ import sys
 import keras
 
 from anysma.experiments import common
-from anysma.experiments import data
+from anysma.experiments import data as data_lib
 from anysma.experiments import lvq_caps
 
 NAME = "lvq_caps_cifar10"
@@ -45,7 +45,7 @@ def build_parser(prog=NAME):
 
 def augmentation(seed):
     """Shifts (10 %), rotations (15 degrees) and horizontal flips."""
-    return data.keras_augmentation(
+    return data_lib.keras_augmentation(
         [
             keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
             keras.layers.RandomRotation(15 / 360, fill_mode="nearest", seed=seed + 1),
@@ -54,13 +54,25 @@ def augmentation(seed):
     )
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the CIFAR-10 files, an
+            `anysma.experiments.ExperimentData`: images `(n, 32, 32, 3)` in
+            [0, 1] with one-hot targets `(n, 10)`; the training data as
+            arrays or a `keras.utils.PyDataset`, the test data as arrays.
+            `None` (the default) reads CIFAR-10.
+    """
     from anysma.datasets import cifar10
     from anysma.models import LVQCapsuleNetwork
 
     keras.utils.set_random_seed(args.seed)
-    train, test = common.load_image_data(cifar10, args)
+    if data is None:
+        train, test = common.load_image_data(cifar10, args)
+    else:
+        train, test = common.user_image_data(data, args, (32, 32, 3), 10)
     network = LVQCapsuleNetwork(
         image_shape=(32, 32, 3), num_classes=10, name="lvq_capsule_network"
     )
@@ -69,6 +81,7 @@ def run(args):
         args, NAME, network, train, test, augmentation(args.seed)
     )
     metrics["test_accuracy"] = metrics.pop("validation_accuracy")
+    metrics["data"] = common.describe_data(data)
     plots, _ = lvq_caps.analysis_plots(
         args, directory, network, test, (network, test[0]), CLASS_NAMES
     )

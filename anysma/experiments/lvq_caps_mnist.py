@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from anysma.experiments import common
-from anysma.experiments import data
+from anysma.experiments import data as data_lib
 from anysma.experiments import lvq_caps
 
 NAME = "lvq_caps_mnist"
@@ -114,23 +114,38 @@ def _pack(augmented, original, labels):
     )
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the MNIST files, an
+            `anysma.experiments.ExperimentData`: images `(n, 28, 28, 1)` in
+            [0, 1] with one-hot targets `(n, 10)`; the training data as
+            arrays or a `keras.utils.PyDataset`, the test (validation) data
+            as arrays. The affNIST test is skipped then. `None` (the
+            default) reads MNIST.
+    """
     from anysma.datasets import mnist
 
+    if data is None:
+        train, (x_val, y_val) = common.load_image_data(mnist, args)
+    else:
+        train, (x_val, y_val) = common.user_image_data(
+            data, args, IMAGE_SHAPE, NUM_CLASSES
+        )
     directory, started = common.start(args, NAME)
-    (x_train, y_train), (x_val, y_val) = common.load_image_data(mnist, args)
     network, decoder, model = build_models(args)
     onehot_val = keras.utils.to_categorical(y_val, NUM_CLASSES)
     if args.weights:
         common.load_weights(model, args.weights)
     if not args.testing:
         model.fit(
-            data.AugmentedBatches(
-                x_train,
-                y_train,
+            data_lib.training_batches(
+                train,
+                NUM_CLASSES,
                 args.batch_size,
-                augment=data.random_shift,
+                augment=data_lib.random_shift,
                 pack=_pack,
                 seed=args.seed,
             ),
@@ -146,12 +161,20 @@ def run(args):
         )
         common.save_final_weights(model, directory)
 
-    metrics = {"validation_accuracy": lvq_caps.accuracy(network, x_val, y_val, args)}
-    affnist_test = _load_affnist(args)
+    metrics = {
+        "validation_accuracy": lvq_caps.accuracy(network, x_val, y_val, args),
+        "data": common.describe_data(data),
+    }
+    # affNIST tests MNIST digits moved into 40 x 40 images, not your data.
+    affnist_test = _load_affnist(args) if data is None else None
     if affnist_test is None:
-        # No affNIST: the heatmaps show MNIST validation digits instead.
+        # No affNIST test: the heatmaps show validation images instead.
         heatmap = (network, x_val)
-        metrics["affnist_test"] = f"skipped: {AFFNIST_MISSING}"
+        metrics["affnist_test"] = (
+            f"skipped: {AFFNIST_MISSING}"
+            if data is None
+            else "skipped: the run used its own data"
+        )
     else:
         network_40 = network.with_image_shape(AFFNIST_SHAPE)
         heatmap = (network_40, affnist_test[0])

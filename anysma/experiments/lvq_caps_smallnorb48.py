@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from anysma.experiments import common
-from anysma.experiments import data
+from anysma.experiments import data as data_lib
 from anysma.experiments import lvq_caps
 
 NAME = "lvq_caps_smallnorb48"
@@ -53,26 +53,41 @@ def downscale(images):
 
 
 def augment(images, rng):
-    return data.brightness_contrast_crop(images, rng, CROP_SIZE)
+    return data_lib.brightness_contrast_crop(images, rng, CROP_SIZE)
 
 
-def run(args):
-    """Train and evaluate; return the final metrics as a dict."""
-    from anysma.datasets import smallnorb
+def run(args, data=None):
+    """Train and evaluate; return the final metrics as a dict.
+
+    Args:
+        args: The parsed flags (`build_parser().parse_args(...)`).
+        data: Your own data in place of the smallNORB files, an
+            `anysma.experiments.ExperimentData`: stereo images
+            `(n, 48, 48, 2)` in [0, 1] (the training images are cropped at
+            random to 32 x 32, the test images at the centre) with one-hot
+            targets `(n, 5)`; the training data as arrays or a
+            `keras.utils.PyDataset`, the test (validation) data as arrays.
+            `--setting` must then be `normal` (the others pick splits of
+            the smallNORB files). `None` (the default) reads smallNORB.
+    """
     from anysma.models import LVQCapsuleNetwork
 
     keras.utils.set_random_seed(args.seed)
-    train, test = smallnorb.load_data(data_dir=args.data_dir)
-    train, validation, novel = smallnorb.split(args.setting, train, test)
-    splits = {}
-    for key, split in (("train", train), ("validation", validation), ("test", novel)):
-        if split is None:
-            continue
-        images, labels = common.subset(split[:2], args.max_samples, args.seed)
-        images = downscale(images)
-        if key != "train":
-            images = data.centre_crop(images, CROP_SIZE)
-        splits[key] = (images, np.asarray(labels).astype("int64"))
+    if data is None:
+        splits = _smallnorb_splits(args)
+    else:
+        if args.setting != "normal":
+            raise ValueError(
+                "--setting picks splits of the smallNORB files, so with `data` "
+                f"it must be 'normal'. Received: setting={args.setting!r}"
+            )
+        train, (images, labels) = common.user_image_data(
+            data, args, (48, 48, 2), len(CLASS_NAMES)
+        )
+        splits = {
+            "train": train,
+            "validation": (data_lib.centre_crop(images, CROP_SIZE), labels),
+        }
     network = LVQCapsuleNetwork(
         image_shape=CROP_SIZE + (2,),
         num_classes=5,
@@ -87,6 +102,7 @@ def run(args):
         args, name, network, splits["train"], splits["validation"], augment, tests
     )
     metrics["setting"] = args.setting
+    metrics["data"] = common.describe_data(data)
     plots, _ = lvq_caps.analysis_plots(
         args,
         directory,
@@ -96,6 +112,24 @@ def run(args):
         CLASS_NAMES,
     )
     return common.finish(directory, name, args, started, metrics, plots)
+
+
+def _smallnorb_splits(args):
+    """The splits of `--setting` from the smallNORB files, 48 x 48 (crops)."""
+    from anysma.datasets import smallnorb
+
+    train, test = smallnorb.load_data(data_dir=args.data_dir)
+    train, validation, novel = smallnorb.split(args.setting, train, test)
+    splits = {}
+    for key, split in (("train", train), ("validation", validation), ("test", novel)):
+        if split is None:
+            continue
+        images, labels = common.subset(split[:2], args.max_samples, args.seed)
+        images = downscale(images)
+        if key != "train":
+            images = data_lib.centre_crop(images, CROP_SIZE)
+        splits[key] = (images, np.asarray(labels).astype("int64"))
+    return splits
 
 
 def main(argv=None, prog=NAME):

@@ -81,7 +81,9 @@ def run(args, data=None):
     )
 
 
-def train_on_flat_mnist(args, name, model, extra_callbacks=(), data=None):
+def train_on_flat_mnist(
+    args, name, model, extra_callbacks=(), data=None, test_arrays=False
+):
     """Pre-train, fit and evaluate a compiled LVQ model on flattened MNIST.
 
     Shared by `lvq_mnist`, `rtlvq_mnist` and `robustness_mnist`: loads the
@@ -99,6 +101,7 @@ def train_on_flat_mnist(args, name, model, extra_callbacks=(), data=None):
         extra_callbacks: Callbacks added to the common ones.
         data: An `anysma.experiments.ExperimentData` in place of the MNIST
             files, or `None`.
+        test_arrays: The test part of `data` must be arrays.
 
     Returns:
         `(directory, started, train, test, metrics)`; `train` and `test`
@@ -108,7 +111,7 @@ def train_on_flat_mnist(args, name, model, extra_callbacks=(), data=None):
         train, test = _flat_mnist(args)
     else:
         train, test = common.check_experiment_data(
-            data, args, (int(np.prod(IMAGE_SHAPE)),), 10
+            data, args, (int(np.prod(IMAGE_SHAPE)),), 10, test_arrays=test_arrays
         )
     directory, started = common.start(args, name)
 

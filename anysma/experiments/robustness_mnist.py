@@ -172,13 +172,6 @@ def run(args, data=None):
             attack and the reject curve run over all of it). `None` (the
             default) reads MNIST.
     """
-    if data is not None and not common.is_array_pair(getattr(data, "test", None)):
-        raise ValueError(
-            "`data.test` must be an `(inputs, targets)` tuple of arrays: the "
-            "certificates, the attack and the reject curve run over the whole "
-            "test set. Received: "
-            f"{type(getattr(data, 'test', None)).__name__}"
-        )
     from anysma import robustness
 
     config = MODELS[args.model]
@@ -191,7 +184,7 @@ def run(args, data=None):
 
     model = build_model(args.model, per_class, args.lr)
     directory, started, _, (x_test, test_targets), metrics = train_on_flat_mnist(
-        args, f"{NAME}_{args.model}", model, data=data
+        args, f"{NAME}_{args.model}", model, data=data, test_arrays=True
     )
     y_test = np.argmax(test_targets, axis=-1)
     attacked = common.subset((x_test, y_test), args.attack_samples, args.seed)

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from anysma import experiments
 from anysma.experiments import ExperimentData
 from anysma.experiments import lvq_mnist
 from anysma.experiments import robustness_mnist
@@ -199,6 +200,176 @@ def test_bad_data_is_refused_before_anything_is_written(
 def test_robustness_mnist_needs_test_arrays(tmp_path):
     test = ArrayBatches(*bright_pixel_digits(20, 1), 10)
     data = ExperimentData(bright_pixel_digits(50, 0), test)
-    with pytest.raises(ValueError, match="`data.test` must be an `\\(inputs"):
+    match = "`data.test` must be an `\\(inputs.* for this experiment"
+    with pytest.raises(ValueError, match=match):
         run(robustness_mnist, flags(tmp_path), data=data)
     assert not os.listdir(tmp_path)
+
+
+def image_data(shape, num_classes, samples, seed):
+    """Random images in [0, 1] with one-hot targets, as float32."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.0, 1.0, (samples, *shape)).astype("float32")
+    labels = np.arange(samples) % num_classes
+    return images, keras.utils.to_categorical(labels, num_classes)
+
+
+#: Image experiment -> (image shape, classes, extra flags).
+IMAGE_EXPERIMENTS = {
+    "capsnet": ((28, 28, 1), 10, ["--routings", "1"]),
+    "capsnet_lvq": ((28, 28, 1), 10, ["-p"]),
+    "lvq_caps_mnist": ((28, 28, 1), 10, []),
+    "lvq_caps_cifar10": ((32, 32, 3), 10, []),
+    "lvq_caps_smallnorb48": ((48, 48, 2), 5, []),
+}
+
+
+@pytest.mark.requires_trainable_backend
+@pytest.mark.filterwarnings("ignore:Limiting steps_per_epoch")
+@pytest.mark.parametrize("name", sorted(IMAGE_EXPERIMENTS))
+def test_image_experiments_train_on_a_pydataset(name, tmp_path):
+    shape, num_classes, extra = IMAGE_EXPERIMENTS[name]
+    train = ArrayBatches(*image_data(shape, num_classes, 32, seed=0), 8)
+    test = image_data(shape, num_classes, 12, seed=1)
+    module = experiments.get(name)
+    keras.config.set_max_steps_per_epoch(2)
+    try:
+        summary = run(
+            module,
+            flags(tmp_path, "--epochs", "1", "--batch_size", "8", *extra),
+            data=ExperimentData(train, test),
+        )
+    finally:
+        keras.config.set_max_steps_per_epoch(None)
+    assert summary["data"] == {
+        "train": "stream (ArrayBatches)",
+        "test": "arrays of 12 samples",
+    }
+    (folder,) = os.listdir(tmp_path)
+    assert (tmp_path / folder / "final.weights.h5").is_file()
+    assert train.reads >= 2  # the two training steps read the stream
+    accuracies = [value for key, value in summary.items() if key.endswith("accuracy")]
+    assert accuracies and all(0.0 <= value <= 1.0 for value in accuracies)
+    if name == "lvq_caps_mnist":
+        assert summary["affnist_test"] == "skipped: the run used its own data"
+
+
+def test_augmented_stream_augments_each_batch_and_epoch_reproducibly():
+    from anysma.experiments.data import AugmentedStream
+
+    class Source(ArrayBatches):
+        epochs_ended = 0
+
+        def on_epoch_end(self):
+            self.epochs_ended += 1
+
+    images, targets = image_data((4, 4, 1), 3, 12, seed=0)
+    source = Source(images, targets, 4)
+
+    def augment(batch, rng):
+        return batch + rng.integers(1, 1000)
+
+    def pack(augmented, original, labels):
+        return {"augmented": augmented, "original": original}, labels
+
+    stream = AugmentedStream(source, augment=augment, pack=pack, seed=7)
+    assert len(stream) == 3
+    inputs, labels = stream[1]
+    np.testing.assert_array_equal(inputs["original"], images[4:8])
+    np.testing.assert_array_equal(labels, np.arange(4, 8) % 3)
+    shift = inputs["augmented"] - images[4:8]
+    assert np.all(shift == shift.flat[0]) and shift.flat[0] >= 1
+    # The same batch in the same epoch: the same augmentation.
+    np.testing.assert_array_equal(stream[1][0]["augmented"], inputs["augmented"])
+    stream.on_epoch_end()
+    assert source.epochs_ended == 1
+    assert not np.array_equal(stream[1][0]["augmented"], inputs["augmented"])
+
+
+class NotIndexed:
+    """A re-iterable stream that is not a PyDataset (as a data loader)."""
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def __iter__(self):
+        return iter([self.batch])
+
+
+@pytest.mark.parametrize(
+    "name, data, extra, error, match",
+    [
+        (
+            "capsnet",
+            ExperimentData(
+                NotIndexed(image_data((28, 28, 1), 10, 8, 0)),
+                image_data((28, 28, 1), 10, 8, 1),
+            ),
+            (),
+            TypeError,
+            "`data.train` must be an `\\(inputs, targets\\)` tuple of arrays or a "
+            "keras.utils.PyDataset for this experiment",
+        ),
+        (
+            "lvq_caps_cifar10",
+            ExperimentData(
+                image_data((32, 32, 3), 10, 8, 0),
+                ArrayBatches(*image_data((32, 32, 3), 10, 8, 1), 4),
+            ),
+            (),
+            ValueError,
+            "`data.test` must be an `\\(inputs, targets\\)` tuple of arrays for "
+            "this experiment",
+        ),
+        (
+            "lvq_caps_mnist",
+            ExperimentData(
+                image_data((28, 28), 10, 8, 0), image_data((28, 28, 1), 10, 8, 1)
+            ),
+            (),
+            ValueError,
+            r"must have the shape \(samples, 28, 28, 1\)",
+        ),
+        (
+            "lvq_caps_smallnorb48",
+            ExperimentData(
+                image_data((48, 48, 2), 5, 8, 0), image_data((48, 48, 2), 5, 8, 1)
+            ),
+            ("--setting", "azimuth"),
+            ValueError,
+            "--setting picks splits of the smallNORB files",
+        ),
+    ],
+)
+def test_image_experiments_refuse_bad_data_before_writing(
+    name, data, extra, error, match, tmp_path
+):
+    with pytest.raises(error, match=match):
+        run(experiments.get(name), flags(tmp_path, *extra), data=data)
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.requires_trainable_backend
+def test_gmlvq_tecator_on_tecator_arrays_repeats_the_file_run(tmp_path):
+    from anysma.datasets import tecator
+    from anysma.experiments import gmlvq_tecator
+
+    (x_train, y_train), (x_test, y_test) = tecator.load_data()
+    data = ExperimentData(
+        (x_train, keras.utils.to_categorical(y_train, 2)),
+        (x_test, keras.utils.to_categorical(y_test, 2)),
+    )
+    argv = ["--epochs", "3"]
+    from_files = run(gmlvq_tecator, flags(tmp_path / "files", *argv), data=None)
+    given = run(gmlvq_tecator, flags(tmp_path / "given", *argv), data=data)
+    assert given["data"] == {
+        "train": f"arrays of {len(x_train)} samples",
+        "test": f"arrays of {len(x_test)} samples",
+    }
+    for key in ("train_loss", "test_loss", "test_accuracy"):
+        assert given[key] == pytest.approx(from_files[key], rel=1e-5), key
+
+    stream = ArrayBatches(*data.train, 32)
+    match = "`data.train` must be an .* arrays for this experiment: its preprocessing"
+    with pytest.raises(ValueError, match=match):
+        run(gmlvq_tecator, flags(tmp_path), data=ExperimentData(stream, data.test))
