@@ -476,7 +476,8 @@ class ExperimentData(typing.NamedTuple):
       `robustness_mnist`) take a `keras.utils.PyDataset`, a
       `tf.data.Dataset` or a `torch.utils.data.DataLoader` for training.
       The stream is read once for the k-means pre-training
-      (`MiniBatchKMeans.partial_fit`, so memory stays bounded), once per
+      (`MiniBatchKMeans.partial_fit`, so memory stays bounded; twice for
+      `rtlvq_mnist`, whose tangents come from a second pass), once per
       epoch, and once more for the final metrics. `lvq_mnist` and
       `rtlvq_mnist` also take a stream as test data.
     - The capsule experiments augment every training batch, so their
@@ -488,9 +489,11 @@ class ExperimentData(typing.NamedTuple):
       `PyDataset`.
 
     The batches hold the images or vectors the experiment's model is fed
-    (its `run` docstring gives the shape), in [0, 1], with one-hot targets.
-    `--batch_size` applies to arrays only (a stream makes its own batches),
-    and `--max_samples` does not apply (it cuts the dataset files).
+    (its `run` docstring gives the shape), in [0, 1] (`gmlvq_tecator`: raw
+    spectra), with one-hot targets. Arrays are shuffled every epoch; a
+    stream is read in its own order. `--batch_size` applies to arrays only
+    (a stream makes its own batches), and `--max_samples` does not apply
+    (it cuts the dataset files).
 
     Attributes:
         train: The training data.
@@ -533,11 +536,14 @@ def check_experiment_data(
     indexed_train=False,
     train_arrays=False,
     test_arrays=False,
+    unit_range=True,
 ):
     """Check the `data` of `run(args, data=...)` before anything is written.
 
-    Reads the first batch of each stream and checks its shapes against the
-    model's `input_shape` and one-hot `num_classes` targets.
+    Checks all of each array part and the first batch of each stream: the
+    shapes against the model's `input_shape` and `num_classes`, that the
+    targets are one-hot and, with `unit_range`, that the inputs lie in
+    [0, 1].
 
     Args:
         data: The `ExperimentData`.
@@ -548,6 +554,7 @@ def check_experiment_data(
             (the experiment augments its batches by index).
         train_arrays: The training data must be arrays.
         test_arrays: The test data must be arrays.
+        unit_range: The inputs must lie in [0, 1] (images).
 
     Returns:
         `data`.
@@ -601,10 +608,12 @@ def check_experiment_data(
                     f"`{name}` must have as many targets as inputs. Received: "
                     f"{len(inputs)} inputs and {len(targets)} targets"
                 )
+            if len(inputs) == 0:
+                raise ValueError(f"`{name}` is empty: it has no samples.")
             batch = (inputs, targets)
         else:
             batch = _first_batch(source, name)
-        _check_batch_shapes(batch, name, input_shape, num_classes)
+        _check_batch(batch, name, input_shape, num_classes, unit_range)
     return data
 
 
@@ -709,7 +718,7 @@ def _first_batch(source, name):
     raise ValueError(f"`{name}` is empty: it yielded no batch.")
 
 
-def _check_batch_shapes(batch, name, input_shape, num_classes):
+def _check_batch(batch, name, input_shape, num_classes, unit_range):
     inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(batch)
     if targets is None:
         raise ValueError(
@@ -728,6 +737,21 @@ def _check_batch_shapes(batch, name, input_shape, num_classes):
             f"{num_classes}); convert integer labels with "
             f"keras.utils.to_categorical. Received: targets of shape "
             f"{tuple(np.shape(targets))}"
+        )
+    targets = np.asarray(targets)
+    onehot = np.all((targets == 0) | (targets == 1), axis=-1) & (targets.sum(-1) == 1)
+    if not np.all(onehot):
+        row = int(np.argmin(onehot))
+        raise ValueError(
+            f"The targets of `{name}` must be one-hot: a single 1 per row, 0 "
+            f"elsewhere. Received: row {row} is {targets[row].tolist()}"
+        )
+    inputs = np.asarray(inputs)
+    if unit_range and (inputs.min() < 0 or inputs.max() > 1):
+        raise ValueError(
+            f"The inputs of `{name}` must lie in [0, 1] (e.g. 8-bit images "
+            f"divided by 255). Received: values from {inputs.min()} to "
+            f"{inputs.max()}"
         )
 
 

@@ -79,9 +79,11 @@ class AugmentedStream(keras.utils.PyDataset):
     The stream counterpart of `AugmentedBatches`: batch `index` of `source`
     is augmented with a generator seeded by `(seed, epoch, index)` (the same
     augmentation for the same batch and epoch, also with several workers)
-    and packed. The order and the shuffling are the source's own; its
-    `on_epoch_end` is called at the end of every epoch, and its `workers`,
-    `use_multiprocessing` and `max_queue_size` are kept.
+    and packed. The source's `on_epoch_begin` and `on_epoch_end` are called
+    at every epoch, and its `workers` and `max_queue_size` are kept. The
+    workers are threads, also where the source asks for processes: the
+    augmentation may run backend operations, which must not run in a
+    forked process (JAX deadlocks there).
 
     Args:
         source: A `keras.utils.PyDataset` of `(images, one-hot labels)`.
@@ -94,7 +96,7 @@ class AugmentedStream(keras.utils.PyDataset):
     def __init__(self, source, augment=None, pack=None, seed=0):
         super().__init__(
             workers=source.workers,
-            use_multiprocessing=source.use_multiprocessing,
+            use_multiprocessing=False,
             max_queue_size=source.max_queue_size,
         )
         self.source = source
@@ -117,6 +119,9 @@ class AugmentedStream(keras.utils.PyDataset):
         if self.pack is None:
             return augmented, onehot
         return self.pack(augmented, original, np.argmax(onehot, axis=-1))
+
+    def on_epoch_begin(self):
+        self.source.on_epoch_begin()
 
     def on_epoch_end(self):
         self._epoch += 1
@@ -185,16 +190,23 @@ def random_shift(images, rng, max_shift=2):
 def keras_augmentation(layers):
     """Augmentation function running Keras preprocessing `layers` in order.
 
+    Every random draw comes from the `rng` of the call (a seed per layer
+    and batch), not from the layers' own seed generators: the result is a
+    function of the batch and `rng` only, whichever worker thread runs it.
+
     Args:
-        layers: Keras preprocessing layers (`RandomTranslation`,
-            `RandomRotation`, `RandomFlip`, ...), seeded by the caller.
+        layers: Keras image preprocessing layers (`RandomTranslation`,
+            `RandomRotation`, `RandomFlip`, ...).
     """
 
     def augment(images, rng):
-        del rng  # The layers draw from their own seed generator.
         outputs = keras.ops.convert_to_tensor(images)
         for layer in layers:
-            outputs = layer(outputs, training=True)
+            seed = int(rng.integers(2**31 - 1))
+            transformation = layer.get_random_transformation(
+                outputs, training=True, seed=seed
+            )
+            outputs = layer.transform_images(outputs, transformation, training=True)
         return keras.ops.convert_to_numpy(outputs).astype(images.dtype)
 
     return augment

@@ -75,7 +75,13 @@ def run(args, data=None):
         (x_train, y_train), (x_test, y_test) = tecator.load_data()
     else:
         (x_train, y_train), (x_test, y_test) = common.check_experiment_data(
-            data, args, (100,), 2, train_arrays=True, test_arrays=True
+            data,
+            args,
+            (100,),
+            2,
+            train_arrays=True,
+            test_arrays=True,
+            unit_range=False,
         )
         y_train, y_test = np.argmax(y_train, axis=-1), np.argmax(y_test, axis=-1)
     directory, started = common.start(args, NAME)

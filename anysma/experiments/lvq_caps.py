@@ -74,6 +74,8 @@ def fit_and_evaluate(args, name, model, train, validation, augment, tests=()):
             epochs=args.epochs,
             validation_data=(validation[0], validation_onehot),
             callbacks=common.training_callbacks(directory, debug=args.debug),
+            # A stream of the user keeps its own order.
+            shuffle=common.is_array_pair(train),
             verbose=args.verbose,
         )
         common.save_final_weights(model, directory)

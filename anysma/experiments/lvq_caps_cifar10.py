@@ -43,13 +43,16 @@ def build_parser(prog=NAME):
     return lvq_caps.build_parser(prog, __doc__, lr=1e-3, weights=("cifar10",))
 
 
-def augmentation(seed):
-    """Shifts (10 %), rotations (15 degrees) and horizontal flips."""
+def augmentation():
+    """Shifts (10 %), rotations (15 degrees) and horizontal flips.
+
+    The random draws come from the generator of each batch (`--seed`).
+    """
     return data_lib.keras_augmentation(
         [
-            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed),
-            keras.layers.RandomRotation(15 / 360, fill_mode="nearest", seed=seed + 1),
-            keras.layers.RandomFlip("horizontal", seed=seed + 2),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
+            keras.layers.RandomRotation(15 / 360, fill_mode="nearest"),
+            keras.layers.RandomFlip("horizontal"),
         ]
     )
 
@@ -78,7 +81,7 @@ def run(args, data=None):
     )
     lvq_caps.compile_network(network, args.lr, metrics=["accuracy"])
     directory, started, metrics = lvq_caps.fit_and_evaluate(
-        args, NAME, network, train, test, augmentation(args.seed)
+        args, NAME, network, train, test, augmentation()
     )
     metrics["test_accuracy"] = metrics.pop("validation_accuracy")
     metrics["data"] = common.describe_data(data)

@@ -157,6 +157,8 @@ def run(args, data=None):
             callbacks=common.training_callbacks(
                 directory, monitor="val_probabilities_accuracy", debug=args.debug
             ),
+            # A stream of the user keeps its own order.
+            shuffle=common.is_array_pair(train),
             verbose=args.verbose,
         )
         common.save_final_weights(model, directory)

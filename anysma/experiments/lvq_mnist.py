@@ -126,6 +126,8 @@ def train_on_flat_mnist(
             validation_data=test,
             callbacks=common.training_callbacks(directory, debug=args.debug)
             + list(extra_callbacks),
+            # A stream of the user keeps its own order.
+            shuffle=common.is_array_pair(train),
             verbose=args.verbose,
         )
         common.save_final_weights(model, directory)

@@ -29,13 +29,17 @@ class ArrayBatches(keras.utils.PyDataset):
     def __init__(self, inputs, targets, batch_size, **kwargs):
         super().__init__(**kwargs)
         self.inputs, self.targets, self.batch_size = inputs, targets, batch_size
-        self.reads = 0
+        self.indices = []  # the batches read, in order
+
+    @property
+    def reads(self):
+        return len(self.indices)
 
     def __len__(self):
         return -(-len(self.inputs) // self.batch_size)
 
     def __getitem__(self, index):
-        self.reads += 1
+        self.indices.append(index)
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return self.inputs[rows], self.targets[rows]
 
@@ -82,6 +86,11 @@ def test_lvq_mnist_learns_from_a_stream_as_from_arrays(tmp_path):
     # stream, not a copy in memory; the data check and Keras' look at the
     # input's structure (a few batches on TensorFlow) read a little more.
     assert train.reads // len(train) == 4
+    # Every pass reads the stream in its own order (Keras does not shuffle
+    # it): the index drops only where a pass or a look ahead starts again,
+    # where a shuffled epoch of 63 batches would drop about 30 times.
+    drops = np.sum(np.diff(train.indices) < 0)
+    assert drops <= 8, train.indices
     assert streamed["data"] == {
         "train": "stream (ArrayBatches)",
         "test": "stream (ArrayBatches)",
@@ -181,6 +190,37 @@ def generator_of_batches():
             "`data.test` is empty",
         ),
         (
+            ExperimentData(
+                (np.zeros((0, 784), "float32"), np.zeros((0, 10))),
+                bright_pixel_digits(20, 1),
+            ),
+            (),
+            ValueError,
+            "`data.train` is empty: it has no samples",
+        ),
+        (
+            ExperimentData(
+                bright_pixel_digits(50, 0),
+                (bright_pixel_digits(20, 1)[0], np.full((20, 10), 0.1)),
+            ),
+            (),
+            ValueError,
+            r"targets of `data.test` must be one-hot: a single 1 per row, 0 "
+            r"elsewhere. Received: row 0 is \[0.1, ",
+        ),
+        (
+            ExperimentData(
+                ArrayBatches(
+                    bright_pixel_digits(50, 0)[0] * 255, np.eye(10)[[0] * 50], 10
+                ),
+                bright_pixel_digits(20, 1),
+            ),
+            (),
+            ValueError,
+            r"inputs of `data.train` must lie in \[0, 1\] \(e.g. 8-bit images "
+            r"divided by 255\). Received: values from 0.0",
+        ),
+        (
             ExperimentData(bright_pixel_digits(50, 0), lambda: iter([])),
             (),
             TypeError,
@@ -247,7 +287,9 @@ def test_image_experiments_train_on_a_pydataset(name, tmp_path):
     }
     (folder,) = os.listdir(tmp_path)
     assert (tmp_path / folder / "final.weights.h5").is_file()
-    assert train.reads >= 2  # the two training steps read the stream
+    # The data check, Keras' look at the structure and the two training
+    # steps read the stream; `-p` reads all of it first.
+    assert train.reads >= 3 + (len(train) if "-p" in extra else 0)
     accuracies = [value for key, value in summary.items() if key.endswith("accuracy")]
     assert accuracies and all(0.0 <= value <= 1.0 for value in accuracies)
     if name == "lvq_caps_mnist":
@@ -258,7 +300,10 @@ def test_augmented_stream_augments_each_batch_and_epoch_reproducibly():
     from anysma.experiments.data import AugmentedStream
 
     class Source(ArrayBatches):
-        epochs_ended = 0
+        epochs_begun = epochs_ended = 0
+
+        def on_epoch_begin(self):
+            self.epochs_begun += 1
 
         def on_epoch_end(self):
             self.epochs_ended += 1
@@ -272,8 +317,10 @@ def test_augmented_stream_augments_each_batch_and_epoch_reproducibly():
     def pack(augmented, original, labels):
         return {"augmented": augmented, "original": original}, labels
 
+    source.use_multiprocessing = True
     stream = AugmentedStream(source, augment=augment, pack=pack, seed=7)
     assert len(stream) == 3
+    assert not stream.use_multiprocessing  # backend ops must not be forked
     inputs, labels = stream[1]
     np.testing.assert_array_equal(inputs["original"], images[4:8])
     np.testing.assert_array_equal(labels, np.arange(4, 8) % 3)
@@ -281,9 +328,25 @@ def test_augmented_stream_augments_each_batch_and_epoch_reproducibly():
     assert np.all(shift == shift.flat[0]) and shift.flat[0] >= 1
     # The same batch in the same epoch: the same augmentation.
     np.testing.assert_array_equal(stream[1][0]["augmented"], inputs["augmented"])
+    stream.on_epoch_begin()
     stream.on_epoch_end()
-    assert source.epochs_ended == 1
+    assert (source.epochs_begun, source.epochs_ended) == (1, 1)
     assert not np.array_equal(stream[1][0]["augmented"], inputs["augmented"])
+
+
+def test_cifar10_augmentation_draws_from_the_batch_generator_only():
+    from anysma.experiments import lvq_caps_cifar10
+
+    augment = lvq_caps_cifar10.augmentation()
+    images = image_data((32, 32, 3), 10, 4, seed=0)[0]
+    first = augment(images, np.random.default_rng(1))
+    assert first.shape == images.shape and first.dtype == images.dtype
+    assert not np.array_equal(first, images)
+    # Another augmentation function, the same generator: the same images.
+    again = lvq_caps_cifar10.augmentation()(images, np.random.default_rng(1))
+    np.testing.assert_array_equal(again, first)
+    other = augment(images, np.random.default_rng(2))
+    assert not np.array_equal(other, first)
 
 
 class NotIndexed:
