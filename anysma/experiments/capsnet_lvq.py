@@ -53,14 +53,9 @@ def build_model(args):
 def run(args, data=None):
     """Train and evaluate; return the final metrics as a dict.
 
-    Args:
-        args: The parsed flags (`build_parser().parse_args(...)`).
-        data: Your own data in place of the MNIST files, an
-            `anysma.experiments.ExperimentData`: images `(n, 28, 28, 1)` in
-            [0, 1] with one-hot targets `(n, 10)`; the training data as
-            arrays or a `keras.utils.PyDataset` (`-p` then clusters its
-            first 1,000 images), the test data as arrays. `None` (the
-            default) reads MNIST.
+    `data` (your own data in place of the MNIST files) is as in
+    `capsnet.run`; with `-p`, the first 1,000 images of a training stream
+    are clustered.
     """
 
     def pre_train(model, train):

@@ -145,14 +145,14 @@ def training_batches(train, num_classes, batch_size, augment, pack=None, seed=0)
     Returns:
         A `keras.utils.PyDataset`.
     """
+    if isinstance(train, keras.utils.PyDataset):
+        return AugmentedStream(train, augment=augment, pack=pack, seed=seed)
     if pack is None:
 
         def pack(augmented, original, labels):
             del original
             return augmented, keras.utils.to_categorical(labels, num_classes)
 
-    if isinstance(train, keras.utils.PyDataset):
-        return AugmentedStream(train, augment=augment, pack=pack, seed=seed)
     images, labels = train
     return AugmentedBatches(
         images, labels, batch_size, augment=augment, pack=pack, seed=seed

@@ -117,14 +117,8 @@ def _pack(augmented, original, labels):
 def run(args, data=None):
     """Train and evaluate; return the final metrics as a dict.
 
-    Args:
-        args: The parsed flags (`build_parser().parse_args(...)`).
-        data: Your own data in place of the MNIST files, an
-            `anysma.experiments.ExperimentData`: images `(n, 28, 28, 1)` in
-            [0, 1] with one-hot targets `(n, 10)`; the training data as
-            arrays or a `keras.utils.PyDataset`, the test (validation) data
-            as arrays. The affNIST test is skipped then. `None` (the
-            default) reads MNIST.
+    `data` (your own data in place of the MNIST files) is as in
+    `capsnet.run`; the affNIST test is skipped then.
     """
     from anysma.datasets import mnist
 

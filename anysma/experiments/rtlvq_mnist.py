@@ -55,12 +55,8 @@ def build_model(lr):
 def run(args, data=None):
     """Train and evaluate; return the final metrics as a dict.
 
-    Args:
-        args: The parsed flags (`build_parser().parse_args(...)`).
-        data: Your own data in place of the MNIST files, an
-            `anysma.experiments.ExperimentData` of `(inputs, targets)`
-            arrays or streams: inputs `(n, 784)` in [0, 1], one-hot targets
-            `(n, 10)`. `None` (the default) reads MNIST.
+    `data` (your own data in place of the MNIST files) is as in
+    `lvq_mnist.run`.
     """
 
     def plot(visualization, model, directory):

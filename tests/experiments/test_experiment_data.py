@@ -436,3 +436,19 @@ def test_gmlvq_tecator_on_tecator_arrays_repeats_the_file_run(tmp_path):
     match = "`data.train` must be an .* arrays for this experiment: its preprocessing"
     with pytest.raises(ValueError, match=match):
         run(gmlvq_tecator, flags(tmp_path), data=ExperimentData(stream, data.test))
+
+
+def test_bad_data_leaves_an_earlier_run_intact(tmp_path):
+    folder = tmp_path / "lvq_mnist"
+    folder.mkdir()
+    earlier = {"log.csv": "epoch,loss\n0,0.5\n", "summary.json": '{"epochs": 3}'}
+    for name, text in earlier.items():
+        (folder / name).write_text(text)
+    integer_targets = (bright_pixel_digits(20, 1)[0], np.arange(20) % 10)
+    data = ExperimentData(bright_pixel_digits(50, 0), integer_targets)
+    with pytest.raises(ValueError, match="targets of `data.test` must be one-hot"):
+        run(lvq_mnist, flags(tmp_path, "--epochs", "1"), data=data)
+    # Nothing moved to previous/, nothing replaced.
+    assert sorted(os.listdir(folder)) == sorted(earlier)
+    for name, text in earlier.items():
+        assert (folder / name).read_text() == text
