@@ -30,6 +30,7 @@ What `y_pred` holds depends on the loss:
 | `glvq_loss_over_dissimilarities` | dissimilarities, one per class         |
 | `rslvq_loss`, `RSLVQLoss`        | dissimilarities, one per prototype     |
 | `margin_loss`, `spread_loss`     | class probabilities or activations     |
+| `cbc_loss`, `CBCLoss`            | class probabilities                    |
 | the two divergences              | probabilities or possibility vectors   |
 
 All losses reduce the last axis and return one value per sample. The
@@ -356,9 +357,12 @@ def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
     is_correct = _is_correct_class(y_true)
     highest = selected_max(y_pred, axis=-1)
     lowest = selected_min(y_pred, axis=-1, keepdims=True)
-    # Replacing entries by the row minimum keeps the maxima unchanged.
-    correct = selected_max(ops.where(is_correct, y_pred, lowest), axis=-1)
-    best_wrong = selected_max(ops.where(is_correct, lowest, y_pred), axis=-1)
+    # A filler strictly below every entry and without gradient keeps the
+    # maxima unchanged, and a tie with the row minimum cannot move the
+    # gradient of `correct` or `best_wrong` to an entry of the other group.
+    below = ops.stop_gradient(lowest) - 1.0
+    correct = selected_max(ops.where(is_correct, y_pred, below), axis=-1)
+    best_wrong = selected_max(ops.where(is_correct, below, y_pred), axis=-1)
     lowest = ops.squeeze(lowest, -1)
     denominator = 2 * highest + 2 * lowest - best_wrong - correct
     mu = _safe_divide(best_wrong - correct, denominator)
@@ -405,10 +409,12 @@ def glvq_loss_over_dissimilarities(
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    highest = selected_max(y_pred, axis=-1, keepdims=True)
-    # Replacing entries by the row maximum keeps the minima unchanged.
-    correct = selected_min(ops.where(is_correct, y_pred, highest), axis=-1)
-    closest_wrong = selected_min(ops.where(is_correct, highest, y_pred), axis=-1)
+    # A filler strictly above every entry and without gradient keeps the
+    # minima unchanged, and a tie (e.g. prototypes that start equal) cannot
+    # move the gradient of `correct` or `closest_wrong` to the other group.
+    above = ops.stop_gradient(ops.max(y_pred, axis=-1, keepdims=True)) + 1.0
+    correct = selected_min(ops.where(is_correct, y_pred, above), axis=-1)
+    closest_wrong = selected_min(ops.where(is_correct, above, y_pred), axis=-1)
     mu = _safe_divide(correct - closest_wrong, correct + closest_wrong)
     return _squash(mu, squash_func, beta, margin)
 
@@ -486,12 +492,55 @@ def spread_loss(y_true, y_pred, margin=0.2):
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    lowest = selected_min(y_pred, axis=-1, keepdims=True)
-    correct = selected_max(
-        ops.where(is_correct, y_pred, lowest), axis=-1, keepdims=True
-    )
+    # Strictly below every activation and without gradient: when the correct
+    # activation ties with the smallest one, the maximum must still pick (and
+    # pass its gradient to) the correct class, not a wrong one.
+    below = ops.stop_gradient(ops.min(y_pred, axis=-1, keepdims=True)) - 1.0
+    correct = selected_max(ops.where(is_correct, y_pred, below), axis=-1, keepdims=True)
     penalties = ops.square(ops.relu(margin - (correct - y_pred)))
     return ops.sum(ops.where(is_correct, ops.zeros_like(penalties), penalties), -1)
+
+
+@anysma_export
+def cbc_loss(y_true, y_pred, margin=0.3):
+    """Margin loss of classification-by-components on class probabilities.
+
+    `relu(max_{k != t} p_k - p_t + margin)`: the probability `p_t` of the
+    correct class `t` should exceed that of every other class by at least
+    `margin`. Unlike `margin_loss` (Sabour et al.), which pushes every
+    probability towards 0 or 1 separately, only the gap counts, as in the
+    CBC paper.
+
+    Args:
+        y_true: One-hot labels `(..., K)` or integer class ids `(...)` or
+            `(..., 1)`.
+        y_pred: Class probabilities `(..., K)`, e.g. of `anysma.models.CBC`.
+        margin: A number >= 0 (the paper uses 0.3).
+
+    Returns:
+        The loss per sample, shape `(...)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = cbc_loss(np.array([[1.0, 0.0]]), np.array([[0.6, 0.5]]))
+    >>> print(np.round(np.asarray(loss), 3))
+    [0.2]
+
+    Reference:
+        Saralajew, Holdijk, Rees, Asan and Villmann, "Classification-by-
+        Components: Probabilistic modeling of reasoning over a set of
+        components", NeurIPS 2019, Eq. (2) with `phi = relu`.
+    """
+    margin = check_number(margin, "margin", minimum=0)
+    y_true = _standardize_labels(y_true, y_pred)
+    y_true, y_pred = _to_float(y_true, y_pred)
+    correct = ops.sum(y_true * y_pred, axis=-1)
+    # The correct class is filled with a value below every other one (and
+    # without gradient), so the maximum and its gradient select a wrong class.
+    below = ops.stop_gradient(selected_min(y_pred, axis=-1, keepdims=True) - 1)
+    wrong = selected_max(ops.where(_is_correct_class(y_true), below, y_pred), -1)
+    return ops.relu(wrong - correct + margin)
 
 
 @anysma_export
@@ -837,6 +886,31 @@ class SpreadLoss(_OptionsLoss):
 
 
 @anysma_export
+class CBCLoss(_OptionsLoss):
+    """Margin loss of classification-by-components; the class of `cbc_loss`.
+
+    `y_true` holds one-hot labels or integer class ids (module docstring).
+
+    Args:
+        margin: A number >= 0.
+        reduction: Reduction over the samples, see `keras.losses.Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation, see `keras.losses.Loss`.
+    """
+
+    _function = cbc_loss
+
+    def __init__(
+        self, margin=0.3, reduction="sum_over_batch_size", name="cbc_loss", dtype=None
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.margin = check_number(margin, "margin", minimum=0)
+
+    def _options(self):
+        return {"margin": self.margin}
+
+
+@anysma_export
 class GeneralizedKullbackLeiblerDivergence(_OptionsLoss):
     """Generalized Kullback-Leibler divergence; see the function form.
 
@@ -950,6 +1024,7 @@ ALL_OBJECTS = {
     "GlvqLossOverDissimilarities": GlvqLossOverDissimilarities,
     "MarginLoss": MarginLoss,
     "SpreadLoss": SpreadLoss,
+    "CBCLoss": CBCLoss,
     "GeneralizedKullbackLeiblerDivergence": GeneralizedKullbackLeiblerDivergence,
     "ItakuraSaitoDivergence": ItakuraSaitoDivergence,
     "RSLVQLoss": RSLVQLoss,
@@ -958,6 +1033,7 @@ ALL_OBJECTS = {
     "glvq_loss_over_dissimilarities": glvq_loss_over_dissimilarities,
     "margin_loss": margin_loss,
     "spread_loss": spread_loss,
+    "cbc_loss": cbc_loss,
     "generalized_kullback_leibler_divergence": (
         generalized_kullback_leibler_divergence
     ),

@@ -61,6 +61,13 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
             printed.startswith("[0 1]") or printed.startswith("[1 0]")
         ),
         "guides/capsules.md": lambda: "(None, 10)" in printed,
+        "guides/cbc.md": lambda: printed.startswith("True\n(None, 10)\n(6, 3)"),
+        "guides/self_attention_routing.md": lambda: (
+            printed.split() == ["(None,", "10)", "(None,", "10)", "161824"]
+        ),
+        "guides/em_routing.md": lambda: (
+            printed.split() == ["(None,", "10)", "0.9", "(None,", "10)"]
+        ),
         "guides/sklearn.md": lambda: "(4, 4)" in printed,
         "guides/saving.md": lambda: printed.strip() == "True",
         "guides/trust.md": lambda: printed.strip().endswith("True"),

@@ -279,6 +279,22 @@ class GlvqLossOverDissimilaritiesTest(_LossChecks, TestCase):
     kind = "dissimilarities"
     options = {"squash_func": "relu", "margin": 0.3}
 
+    def test_gradient_reaches_the_correct_prototype_when_all_distances_tie(self):
+        # Prototypes that start equal: every distance ties. The correct one
+        # (class 1) is pulled closer, the first wrong one pushed away.
+        y_true = np.array([[0.0, 1.0, 0.0]])
+        distances = np.array([[1.0, 1.0, 1.0]])
+
+        def loss_of_distances(values):
+            return keras.ops.sum(losses.glvq_loss_over_dissimilarities(y_true, values))
+
+        # mu = (d+ - d-) / (d+ + d-): d mu / d d+ = 2 d- / (d+ + d-)^2 = 0.5.
+        self.assertAllClose(
+            autodiff_gradient(loss_of_distances, distances),
+            [[-0.5, 0.5, 0.0]],
+            atol=1e-5,
+        )
+
 
 class MarginLossTest(_LossChecks, TestCase):
     function = staticmethod(losses.margin_loss)
@@ -292,6 +308,21 @@ class SpreadLossTest(_LossChecks, TestCase):
     loss_class = losses.SpreadLoss
     reference = staticmethod(np_spread)
     options = {"margin": 0.5}
+
+    def test_gradient_reaches_the_correct_class_when_it_ties_with_the_lowest(self):
+        # The correct class (1) ties with class 0 for the smallest activation.
+        y_true = np.array([[0.0, 1.0, 0.0]])
+        y_pred = np.array([[0.5, 0.5, 0.9]])
+
+        def loss_of_prediction(prediction):
+            return keras.ops.sum(losses.spread_loss(y_true, prediction, margin=0.2))
+
+        # d/dp_k = 2 relu(m - (p_t - p_k)) for k != t; d/dp_t is minus their sum.
+        self.assertAllClose(
+            autodiff_gradient(loss_of_prediction, y_pred),
+            [[0.4, -1.6, 1.2]],
+            atol=1e-5,
+        )
 
 
 class GeneralizedKullbackLeiblerDivergenceTest(_LossChecks, TestCase):

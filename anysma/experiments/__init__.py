@@ -22,6 +22,7 @@ EXPERIMENTS = {
     for name in (
         "capsnet",
         "capsnet_lvq",
+        "cbc_mnist",
         "gmlvq_tecator",
         "lvq_mnist",
         "rtlvq_mnist",
@@ -29,6 +30,8 @@ EXPERIMENTS = {
         "lvq_caps_cifar10",
         "lvq_caps_smallnorb48",
         "robustness_mnist",
+        "efficient_capsnet_mnist",
+        "em_smallnorb",
     )
 }
 

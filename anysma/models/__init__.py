@@ -10,6 +10,10 @@ from anysma.models.capsnet import CapsNet
 from anysma.models.capsnet import CapsNetLVQ
 from anysma.models.capsnet import CapsuleMask
 from anysma.models.capsnet import CapsuleSquash
+from anysma.models.cbc import CBC
+from anysma.models.cbc import PatchCBC
+from anysma.models.cbc import SiameseCBC
+from anysma.models.efficient_capsnet import EfficientCapsNet
 from anysma.models.lvq import GLVQ
 from anysma.models.lvq import GMLVQ
 from anysma.models.lvq import GRLVQ
@@ -21,18 +25,24 @@ from anysma.models.lvq import ClassLogPosterior
 from anysma.models.lvq import LVQModel
 from anysma.models.lvq import RelevanceScaling
 from anysma.models.lvq_capsule_network import LVQCapsuleNetwork
+from anysma.models.matrix_capsnet import MatrixCapsNet
 
 __all__ = [
     "CapsNet",
     "CapsNetLVQ",
     "CapsuleMask",
     "CapsuleSquash",
+    "CBC",
+    "PatchCBC",
+    "SiameseCBC",
+    "EfficientCapsNet",
     "GLVQ",
     "GMLVQ",
     "GRLVQ",
     "GTLVQ",
     "LGMLVQ",
     "LVQCapsuleNetwork",
+    "MatrixCapsNet",
     "RSLVQ",
     "RTLVQ",
     "ClassLogPosterior",

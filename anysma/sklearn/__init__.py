@@ -19,6 +19,7 @@ This package is not imported by `import anysma`:
 >>> from anysma.sklearn import GMLVQClassifier
 """
 
+from anysma.sklearn._cbc import CBCClassifier
 from anysma.sklearn._glvq import GLVQClassifier
 from anysma.sklearn._gmlvq import GMLVQClassifier
 from anysma.sklearn._grlvq import GRLVQClassifier
@@ -27,6 +28,7 @@ from anysma.sklearn._lgmlvq import LGMLVQClassifier
 from anysma.sklearn._rslvq import RSLVQClassifier
 
 __all__ = [
+    "CBCClassifier",
     "GLVQClassifier",
     "GMLVQClassifier",
     "GRLVQClassifier",

@@ -28,6 +28,8 @@ except ImportError as error:
         'Install it with: pip install "anysma[examples]"'
     ) from error
 
+from anysma.visualization.components import plot_components
+from anysma.visualization.components import plot_reasoning
 from anysma.visualization.heatmaps import capsule_dissimilarities
 from anysma.visualization.heatmaps import plot_heatmaps
 from anysma.visualization.latent_manipulation import manipulate_latent
@@ -55,12 +57,14 @@ __all__ = [
     "manipulate_latent",
     "plot_accuracy_coverage",
     "plot_certified_accuracy",
+    "plot_components",
     "plot_heatmaps",
     "plot_latent_manipulation",
     "plot_prototypes",
     "plot_prototypes_with_tangents",
     "plot_random_walk_caps2",
     "plot_random_walk_caps3",
+    "plot_reasoning",
     "plot_reconstructions",
     "plot_relevance_matrix",
     "plot_spectral_lines",

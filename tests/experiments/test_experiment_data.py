@@ -258,6 +258,8 @@ def image_data(shape, num_classes, samples, seed):
 IMAGE_EXPERIMENTS = {
     "capsnet": ((28, 28, 1), 10, ["--routings", "1"]),
     "capsnet_lvq": ((28, 28, 1), 10, ["-p"]),
+    "efficient_capsnet_mnist": ((28, 28, 1), 10, []),
+    "em_smallnorb": ((48, 48, 2), 5, ["--config", "small", "--routings", "1"]),
     "lvq_caps_mnist": ((28, 28, 1), 10, []),
     "lvq_caps_cifar10": ((32, 32, 3), 10, []),
     "lvq_caps_smallnorb48": ((48, 48, 2), 5, []),

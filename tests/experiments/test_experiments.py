@@ -28,6 +28,9 @@ NO_MNIST = "the real mnist.npz was not found in the folders of ANYSMA_DATA_DIR"
 SMOKE_FLAGS = {
     "capsnet": ["--batch_size", "8", "--routings", "2"],
     "capsnet_lvq": ["--batch_size", "8", "-p"],
+    "cbc_mnist": ["--batch_size", "8"],
+    "efficient_capsnet_mnist": ["--batch_size", "8"],
+    "em_smallnorb": ["--batch_size", "8", "--config", "small", "--routings", "2"],
     "gmlvq_tecator": ["--batch_size", "8"],
     # Pre-training needs a few samples per prototype (and 12 per class).
     "lvq_mnist": ["--batch_size", "16", "--max_samples", "300"],
@@ -52,7 +55,9 @@ SMOKE_FLAGS = {
 }
 NEEDS_MNIST = {
     "capsnet",
+    "cbc_mnist",
     "capsnet_lvq",
+    "efficient_capsnet_mnist",
     "lvq_mnist",
     "rtlvq_mnist",
     "lvq_caps_mnist",
