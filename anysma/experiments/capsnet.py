@@ -72,18 +72,33 @@ def _pack(augmented, original, labels):
     )
 
 
-def run_capsnet_experiment(args, name, model, pre_train=None, data=None):
+def run_capsnet_experiment(
+    args,
+    name,
+    model,
+    pre_train=None,
+    data=None,
+    augment=data_lib.random_shift,
+    extra_callbacks=(),
+    latent_plot=True,
+):
     """Train/evaluate/plot a model with the CapsNet inputs and outputs.
 
     Args:
         args: The parsed flags.
         name: The experiment name (output subfolder).
-        model: A compiled `CapsNet` or `CapsNetLVQ`.
+        model: A compiled `CapsNet`, `CapsNetLVQ` or `EfficientCapsNet`.
         pre_train: Optional function `(model, train)` run before training
             when no weights are given; `train` is `(images, integer labels)`
             arrays or the user's `keras.utils.PyDataset`.
         data: An `anysma.experiments.ExperimentData` in place of the MNIST
             files (see `run`), or `None`.
+        augment: The augmentation of every training batch, a function
+            `(images, rng)` (see `anysma.experiments.data`).
+        extra_callbacks: Keras callbacks added to the training callbacks,
+            e.g. a learning rate schedule.
+        latent_plot: Also plot the latent manipulation of `--digit` (needs
+            the CapsNet decoder's layer names).
     """
     if data is None:
         from anysma.datasets import mnist
@@ -109,7 +124,7 @@ def run_capsnet_experiment(args, name, model, pre_train=None, data=None):
             train,
             NUM_CLASSES,
             args.batch_size,
-            augment=data_lib.random_shift,
+            augment=augment,
             pack=_pack,
             seed=args.seed,
         )
@@ -119,7 +134,8 @@ def run_capsnet_experiment(args, name, model, pre_train=None, data=None):
             validation_data=(test_inputs, test_targets),
             callbacks=common.training_callbacks(
                 directory, monitor="val_probabilities_accuracy", debug=args.debug
-            ),
+            )
+            + list(extra_callbacks),
             # A stream of the user keeps its own order.
             shuffle=common.is_array_pair(train),
             verbose=args.verbose,
@@ -146,7 +162,7 @@ def run_capsnet_experiment(args, name, model, pre_train=None, data=None):
                 labels=y_test[: len(reconstructions)],
                 path=os.path.join(directory, "reconstructions.png"),
             )
-            digit_rows = np.flatnonzero(y_test == args.digit)
+            digit_rows = np.flatnonzero(y_test == args.digit) if latent_plot else []
             if len(digit_rows):
                 visualization.plot_latent_manipulation(
                     model,

@@ -16,14 +16,14 @@ capsule experiments.
 `-t -w WEIGHTS` evaluates and plots the reconstructions.
 """
 
-import os
 import sys
 
 import keras
 import numpy as np
 
+from anysma.experiments import capsnet
 from anysma.experiments import common
-from anysma.experiments import data as data_lib
+from anysma.utils.validation import check_number
 
 NAME = "efficient_capsnet_mnist"
 DATASET = "mnist"
@@ -41,7 +41,9 @@ def build_parser(prog=NAME):
     )
     parser.add_argument(
         "--lr_decay",
-        type=float,
+        type=common._checked(
+            float, check_number, minimum=0, maximum=1, include_minimum=False
+        ),
         default=0.97,
         help="learning rate factor per epoch (lr * lr_decay ** epoch)",
     )
@@ -99,22 +101,8 @@ def build_model(args):
     from anysma.models import EfficientCapsNet
 
     model = EfficientCapsNet(name="efficient_capsnet")
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.lr),
-        loss={"probabilities": losses.MarginLoss(), "reconstruction": "mse"},
-        loss_weights={"probabilities": 1.0, "reconstruction": args.lam_recon},
-        metrics={"probabilities": ["accuracy"]},
-    )
+    capsnet.compile_capsnet(model, losses.MarginLoss(), args)
     return model
-
-
-def _pack(augmented, original, labels):
-    del original  # The decoder reconstructs what the network sees.
-    onehot = keras.utils.to_categorical(labels, NUM_CLASSES)
-    return (
-        {"images": augmented, "labels": onehot},
-        {"probabilities": onehot, "reconstruction": augmented},
-    )
 
 
 def run(args, data=None):
@@ -129,69 +117,15 @@ def run(args, data=None):
             `None` (the default) reads MNIST.
     """
     schedule = learning_rate_schedule(args.lr, args.lr_decay)
-    if data is None:
-        from anysma.datasets import mnist
-
-        (x_train, y_train), (x_test, y_test) = common.load_image_data(mnist, args)
-        train = (x_train, y_train)
-    else:
-        train, (x_test, y_test) = common.user_image_data(
-            data, args, IMAGE_SHAPE, NUM_CLASSES
-        )
-    directory, started = common.start(args, NAME)
-    model = build_model(args)
-    test_inputs = {
-        "images": x_test,
-        "labels": keras.utils.to_categorical(y_test, NUM_CLASSES),
-    }
-    test_targets = {"probabilities": test_inputs["labels"], "reconstruction": x_test}
-    if args.weights:
-        common.load_weights(model, args.weights)
-    if not args.testing:
-        batches = data_lib.training_batches(
-            train,
-            NUM_CLASSES,
-            args.batch_size,
-            augment=margin_shift,
-            pack=_pack,
-            seed=args.seed,
-        )
-        callbacks = common.training_callbacks(
-            directory, monitor="val_probabilities_accuracy", debug=args.debug
-        )
-        model.fit(
-            batches,
-            epochs=args.epochs,
-            validation_data=(test_inputs, test_targets),
-            callbacks=callbacks + [keras.callbacks.LearningRateScheduler(schedule)],
-            # A stream of the user keeps its own order.
-            shuffle=common.is_array_pair(train),
-            verbose=args.verbose,
-        )
-        common.save_final_weights(model, directory)
-    outputs = model.predict(
-        {"images": x_test, "labels": None}, batch_size=args.batch_size, verbose=0
+    return capsnet.run_capsnet_experiment(
+        args,
+        NAME,
+        build_model(args),
+        data=data,
+        augment=margin_shift,
+        extra_callbacks=[keras.callbacks.LearningRateScheduler(schedule)],
+        latent_plot=False,
     )
-    reconstructions = outputs["reconstruction"]
-    metrics = {
-        "test_accuracy": common.accuracy(outputs["probabilities"], y_test),
-        "test_reconstruction_mse": float(
-            np.mean((reconstructions - x_test[: len(reconstructions)]) ** 2)
-        ),
-        "data": common.describe_data(data),
-    }
-    plots = []
-    if not args.no_plots:
-        visualization = common.optional_visualization()
-        if visualization is not None:
-            visualization.plot_reconstructions(
-                x_test[: len(reconstructions)],
-                reconstructions,
-                labels=y_test[: len(reconstructions)],
-                path=os.path.join(directory, "reconstructions.png"),
-            )
-            plots.append("reconstructions.png")
-    return common.finish(directory, NAME, args, started, metrics, plots)
 
 
 def main(argv=None, prog=NAME):

@@ -19,37 +19,8 @@ from anysma.ops.self_attention_routing import capsule_votes
 from anysma.ops.self_attention_routing import self_attention_routing
 from anysma.ops.squash import efficient_squash
 from anysma.utils.validation import check_int
-
-
-def _check_epsilon(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value >= 0
-        or value == float("inf")
-    ):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_kernel_size(kernel_size):
-    if isinstance(kernel_size, int) and not isinstance(kernel_size, bool):
-        kernel_size = (kernel_size, kernel_size)
-    if (
-        not isinstance(kernel_size, (list, tuple))
-        or len(kernel_size) != 2
-        or not all(
-            isinstance(size, int) and not isinstance(size, bool) and size > 0
-            for size in kernel_size
-        )
-    ):
-        raise ValueError(
-            "`kernel_size` must be a positive int or a pair of positive ints. "
-            f"Received: kernel_size={kernel_size!r}"
-        )
-    return tuple(kernel_size)
+from anysma.utils.validation import check_int_pair
+from anysma.utils.validation import check_number
 
 
 def _routed_shapes(predictions_shape):
@@ -113,22 +84,8 @@ class DepthwisePrimaryCapsules(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.capsule_dim = check_int(capsule_dim, "capsule_dim", minimum=1)
-        self.kernel_size = _check_kernel_size(kernel_size)
-        if isinstance(strides, int) and not isinstance(strides, bool):
-            strides = (strides, strides)
-        if (
-            not isinstance(strides, (list, tuple))
-            or len(strides) != 2
-            or not all(
-                isinstance(step, int) and not isinstance(step, bool) and step > 0
-                for step in strides
-            )
-        ):
-            raise ValueError(
-                "`strides` must be a positive int or a pair of positive ints. "
-                f"Received: strides={strides!r}"
-            )
-        self.strides = tuple(strides)
+        self.kernel_size = check_int_pair(kernel_size, "kernel_size")
+        self.strides = check_int_pair(strides, "strides")
         if not isinstance(use_bias, bool):
             raise TypeError(
                 f"`use_bias` must be a bool. Received: use_bias={use_bias!r}"
@@ -136,7 +93,7 @@ class DepthwisePrimaryCapsules(keras.layers.Layer):
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.epsilon = _check_epsilon(epsilon, "epsilon")
+        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
 
     def _map_size(self, input_shape):
         sizes = []
@@ -288,7 +245,7 @@ class FullyConnectedCapsules(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.log_prior_initializer = keras.initializers.get(log_prior_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.epsilon = _check_epsilon(epsilon, "epsilon")
+        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
 
     def build(self, input_shape):
         if len(input_shape) != 3 or None in tuple(input_shape[1:]):
@@ -389,7 +346,7 @@ class SelfAttentionRouting(Module):
     def __init__(self, log_prior_initializer="zeros", epsilon=1e-7, **kwargs):
         super().__init__(**kwargs)
         self.log_prior_initializer = keras.initializers.get(log_prior_initializer)
-        self.epsilon = _check_epsilon(epsilon, "epsilon")
+        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
 
     def build(self, input_shape):
         predictions_shape, logits_shape = self._split_signal_shapes(input_shape)

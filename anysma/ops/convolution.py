@@ -19,20 +19,7 @@ import math
 from keras import ops
 
 from anysma.ops._validation import check_rank
-
-
-def _pair(value, name):
-    pair = (value, value) if isinstance(value, int) else value
-    if (
-        not isinstance(pair, (list, tuple))
-        or len(pair) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive int or a pair of them. "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(pair)
+from anysma.utils.validation import check_int_pair
 
 
 def _same_padding(size, kernel, stride):
@@ -53,7 +40,7 @@ def space_to_depth_kernel(kernel, strides):
         The kernel of the stride-1 convolution on the blocked input,
         `(ceil(kh / sh), ceil(kw / sw), sh * sw * cin, cout)`.
     """
-    strides = _pair(strides, "strides")
+    strides = check_int_pair(strides, "strides")
     kernel = ops.convert_to_tensor(kernel)
     check_rank(kernel, "kernel", 4, " (kernel_height, kernel_width, in, out)")
     kernel_height, kernel_width, channels_in, channels_out = kernel.shape
@@ -95,7 +82,7 @@ def space_to_depth(inputs, block_size):
     Returns:
         `(B, H / bh, W / bw, bh * bw * C)`.
     """
-    block_height, block_width = _pair(block_size, "block_size")
+    block_height, block_width = check_int_pair(block_size, "block_size")
     inputs = ops.convert_to_tensor(inputs)
     check_rank(inputs, "inputs", 4, " (batch, height, width, channels)")
     _, height, width, channels = inputs.shape
@@ -139,7 +126,7 @@ def space_to_depth_conv2d(inputs, kernel, strides, padding="valid"):
     >>> tuple(space_to_depth_conv2d(images, kernel, 2).shape)
     (2, 10, 10, 8)
     """
-    strides = _pair(strides, "strides")
+    strides = check_int_pair(strides, "strides")
     if padding not in ("valid", "same"):
         raise ValueError(
             f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}"

@@ -91,6 +91,13 @@ def self_attention_routing(
         coupling = ops.softmax(logits, axis=1)
     weights = coupling
     if log_priors is not None:
+        log_priors = ops.convert_to_tensor(log_priors)
+        if not _broadcasts(tuple(log_priors.shape), tuple(shape[:3])):
+            raise ValueError(
+                "`log_priors` must broadcast to (batch, capsules, channels) = "
+                f"{tuple(shape[:3])}, e.g. a (capsules, channels) weight. "
+                f"Received: log_priors.shape={tuple(log_priors.shape)}"
+            )
         weights = weights + ops.cast(log_priors, votes.dtype)
     summed = ops.sum(votes * ops.expand_dims(weights, -1), axis=2)
     outputs = efficient_squash(summed, axis=-1, epsilon=epsilon)
@@ -121,4 +128,30 @@ def capsule_votes(inputs, kernel):
     >>> tuple(votes.shape)
     (2, 5, 3, 6)
     """
+    inputs, kernel = ops.convert_to_tensor(inputs), ops.convert_to_tensor(kernel)
+    if len(inputs.shape) != 3 or len(kernel.shape) != 4:
+        raise ValueError(
+            "`inputs` must be (batch, channels, input_dim) and `kernel` "
+            "(capsules, channels, input_dim, dim). Received: "
+            f"inputs.shape={tuple(inputs.shape)}, kernel.shape={tuple(kernel.shape)}"
+        )
+    for axis, meaning in ((1, "channels"), (2, "input_dim")):
+        if None not in (inputs.shape[axis], kernel.shape[axis]) and (
+            inputs.shape[axis] != kernel.shape[axis]
+        ):
+            raise ValueError(
+                f"`inputs` and `kernel` need the same {meaning} (axis {axis} "
+                f"of both). Received: inputs.shape={tuple(inputs.shape)}, "
+                f"kernel.shape={tuple(kernel.shape)}"
+            )
     return ops.einsum("bci,kcid->bkcd", inputs, kernel)
+
+
+def _broadcasts(shape, target):
+    """Whether `shape` broadcasts to `target` (unknown sizes match anything)."""
+    if len(shape) > len(target):
+        return False
+    for size, wanted in zip(reversed(shape), reversed(target)):
+        if size not in (1, None) and wanted is not None and size != wanted:
+            return False
+    return True

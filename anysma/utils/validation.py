@@ -87,6 +87,41 @@ def check_int(value, name, minimum=None, maximum=None, allow_none=False):
     return int(value)
 
 
+def check_int_pair(value, name, minimum=1):
+    """Return an int or a pair of ints, each `>= minimum`, as a pair.
+
+    For kernel sizes and strides: `3` means `(3, 3)`.
+
+    Args:
+        value: The argument, an int or a list or tuple of two ints.
+        name: Its name, for the message.
+        minimum: The smallest allowed entry.
+
+    Raises:
+        ValueError: `value` is neither, or an entry is out of range.
+
+    Example:
+
+    >>> check_int_pair(3, "kernel_size")
+    (3, 3)
+    >>> check_int_pair((2, 0), "stride")
+    Traceback (most recent call last):
+        ...
+    ValueError: `stride` must be an int >= 1 or a pair of them. Received: stride=(2, 0)
+    """
+    pair = (value, value) if is_int(value) else value
+    if (
+        not isinstance(pair, (list, tuple))
+        or len(pair) != 2
+        or not all(is_int(entry) and entry >= minimum for entry in pair)
+    ):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum} or a pair of them. "
+            f"{_received(name, value)}"
+        )
+    return tuple(int(entry) for entry in pair)
+
+
 def check_number(
     value,
     name,

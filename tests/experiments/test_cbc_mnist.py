@@ -92,34 +92,8 @@ def test_user_arrays_in_place_of_the_files(tmp_path, two_steps):
     )
     summary = cbc_mnist.run(args, data=ExperimentData(arrays(32), arrays(16)))
     assert summary["dataset"] == "user data" and summary["setting"] == "flat"
+    # The paper's Siamese model is the default setting.
+    assert cbc_mnist.build_parser().parse_args([]).setting == "siamese"
     with pytest.raises(ValueError, match="784"):
         bad = ExperimentData(arrays(32), (np.zeros((16, 28, 28, 1)), arrays(16)[1]))
         cbc_mnist.run(args, data=bad)
-
-
-@pytest.mark.requires_trainable_backend
-@pytest.mark.filterwarnings("ignore:Limiting steps_per_epoch")
-@pytest.mark.filterwarnings("ignore:Your input ran out of data")
-def test_siamese_is_the_default_and_takes_images(tmp_path, two_steps):
-    import numpy as np
-
-    from anysma.experiments import ExperimentData
-
-    rng = np.random.default_rng(1)
-
-    def arrays(samples):
-        images = rng.uniform(0.0, 1.0, (samples, 28, 28, 1)).astype("float32")
-        return images, keras.utils.to_categorical(np.arange(samples) % 10, 10)
-
-    args = cbc_mnist.build_parser().parse_args(
-        ["--epochs", "1", "--batch_size", "8", "--verbose", "0", "--no_plots"]
-        + ["--save_dir", str(tmp_path)]
-    )
-    assert args.setting == "siamese"
-    summary = cbc_mnist.run(args, data=ExperimentData(arrays(16), arrays(8)))
-    assert summary["setting"] == "siamese" and "sigma" not in summary
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
-    with pytest.raises(ValueError, match="28"):
-        cbc_mnist.run(
-            args, data=ExperimentData(arrays(16), (np.zeros((8, 784)), arrays(8)[1]))
-        )

@@ -196,6 +196,23 @@ class SelfAttentionRoutingTest(TestCase):
         with self.assertRaisesRegex(ValueError, "norm_epsilon"):
             self_attention_routing(self.predictions, norm_epsilon=-1)
 
+    def test_log_priors_must_broadcast_to_the_logits(self):
+        capsules, channels = self.predictions.shape[1:3]
+        for bad in ((capsules + 1, channels), (channels, capsules + 1)):
+            with self.assertRaisesRegex(ValueError, "log_priors"):
+                self_attention_routing(self.predictions, log_priors=np.zeros(bad))
+        # One prior per output capsule, shared by the channels, is fine.
+        self_attention_routing(self.predictions, log_priors=np.zeros((capsules, 1)))
+
+
+def test_capsule_votes_name_the_mismatched_axis():
+    with pytest.raises(ValueError, match="same channels"):
+        capsule_votes(np.ones((2, 3, 4)), np.ones((5, 2, 4, 6)))
+    with pytest.raises(ValueError, match="same input_dim"):
+        capsule_votes(np.ones((2, 3, 4)), np.ones((5, 3, 5, 6)))
+    with pytest.raises(ValueError, match="kernel"):
+        capsule_votes(np.ones((2, 3, 4)), np.ones((3, 4, 6)))
+
 
 @pytest.mark.parametrize("shape", [(2, 3, 4), (1, 16, 8)])
 def test_capsule_votes_match_reference(shape):
