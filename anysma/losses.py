@@ -301,6 +301,30 @@ def _standardize_rslvq_labels(y_true, y_pred, prototype_labels):
 # === Loss functions ===
 
 
+def _best_of_groups(values, is_correct, best="max", keepdims=False):
+    """The best `values` of the correct and of the wrong entries, per row.
+
+    `best` is `"max"` (activations, probabilities) or `"min"` (distances).
+    Each group's best entry gets the whole gradient (`selected_max` /
+    `selected_min`). The other group is masked with a filler strictly worse
+    than every entry and without gradient, so a tie between the groups
+    (e.g. equal prototypes, or activations that all underflow to 0) cannot
+    move the gradient of one group's best to an entry of the other.
+
+    Returns:
+        A tuple `(correct, wrong)`.
+    """
+    if best == "max":
+        select = selected_max
+        filler = ops.stop_gradient(ops.min(values, axis=-1, keepdims=True)) - 1.0
+    else:
+        select = selected_min
+        filler = ops.stop_gradient(ops.max(values, axis=-1, keepdims=True)) + 1.0
+    correct = select(ops.where(is_correct, values, filler), -1, keepdims)
+    wrong = select(ops.where(is_correct, filler, values), -1, keepdims)
+    return correct, wrong
+
+
 @anysma_export
 def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
     """GLVQ cost on flipped probabilities (the anysma formulation of GLVQ).
@@ -357,12 +381,7 @@ def glvq_loss(y_true, y_pred, squash_func=None, beta=10.0, margin=0.0):
     is_correct = _is_correct_class(y_true)
     highest = selected_max(y_pred, axis=-1)
     lowest = selected_min(y_pred, axis=-1, keepdims=True)
-    # A filler strictly below every entry and without gradient keeps the
-    # maxima unchanged, and a tie with the row minimum cannot move the
-    # gradient of `correct` or `best_wrong` to an entry of the other group.
-    below = ops.stop_gradient(lowest) - 1.0
-    correct = selected_max(ops.where(is_correct, y_pred, below), axis=-1)
-    best_wrong = selected_max(ops.where(is_correct, below, y_pred), axis=-1)
+    correct, best_wrong = _best_of_groups(y_pred, is_correct, "max")
     lowest = ops.squeeze(lowest, -1)
     denominator = 2 * highest + 2 * lowest - best_wrong - correct
     mu = _safe_divide(best_wrong - correct, denominator)
@@ -409,12 +428,7 @@ def glvq_loss_over_dissimilarities(
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    # A filler strictly above every entry and without gradient keeps the
-    # minima unchanged, and a tie (e.g. prototypes that start equal) cannot
-    # move the gradient of `correct` or `closest_wrong` to the other group.
-    above = ops.stop_gradient(ops.max(y_pred, axis=-1, keepdims=True)) + 1.0
-    correct = selected_min(ops.where(is_correct, y_pred, above), axis=-1)
-    closest_wrong = selected_min(ops.where(is_correct, above, y_pred), axis=-1)
+    correct, closest_wrong = _best_of_groups(y_pred, is_correct, "min")
     mu = _safe_divide(correct - closest_wrong, correct + closest_wrong)
     return _squash(mu, squash_func, beta, margin)
 
@@ -492,11 +506,7 @@ def spread_loss(y_true, y_pred, margin=0.2):
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
     is_correct = _is_correct_class(y_true)
-    # Strictly below every activation and without gradient: when the correct
-    # activation ties with the smallest one, the maximum must still pick (and
-    # pass its gradient to) the correct class, not a wrong one.
-    below = ops.stop_gradient(ops.min(y_pred, axis=-1, keepdims=True)) - 1.0
-    correct = selected_max(ops.where(is_correct, y_pred, below), axis=-1, keepdims=True)
+    correct, _ = _best_of_groups(y_pred, is_correct, "max", keepdims=True)
     penalties = ops.square(ops.relu(margin - (correct - y_pred)))
     return ops.sum(ops.where(is_correct, ops.zeros_like(penalties), penalties), -1)
 
@@ -535,11 +545,7 @@ def cbc_loss(y_true, y_pred, margin=0.3):
     margin = check_number(margin, "margin", minimum=0)
     y_true = _standardize_labels(y_true, y_pred)
     y_true, y_pred = _to_float(y_true, y_pred)
-    correct = ops.sum(y_true * y_pred, axis=-1)
-    # The correct class is filled with a value below every other one (and
-    # without gradient), so the maximum and its gradient select a wrong class.
-    below = ops.stop_gradient(selected_min(y_pred, axis=-1, keepdims=True) - 1)
-    wrong = selected_max(ops.where(_is_correct_class(y_true), below, y_pred), -1)
+    correct, wrong = _best_of_groups(y_pred, _is_correct_class(y_true), "max")
     return ops.relu(wrong - correct + margin)
 
 
