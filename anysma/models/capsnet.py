@@ -25,7 +25,6 @@ model.predict({"images": x, "labels": None})
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
@@ -41,6 +40,7 @@ from anysma.modules import InputModule
 from anysma.modules import LinearTransformation
 from anysma.modules import MinkowskiDistance
 from anysma.ops.squash import squash
+from anysma.utils.validation import check_image_shape
 from anysma.utils.validation import check_int
 
 # === Helper layers ===
@@ -135,22 +135,6 @@ class CapsuleMask(keras.layers.Layer):
 # === Shared builders ===
 
 
-def _check_image_shape(image_shape):
-    if (
-        not isinstance(image_shape, (list, tuple))
-        or len(image_shape) != 3
-        or not all(
-            isinstance(dim, numbers.Integral) and not isinstance(dim, bool) and dim > 0
-            for dim in image_shape
-        )
-    ):
-        raise ValueError(
-            "`image_shape` must be (height, width, channels) with known "
-            f"positive sizes. Received: image_shape={image_shape!r}"
-        )
-    return tuple(int(dim) for dim in image_shape)
-
-
 def _check_decoder_units(decoder_units):
     if not isinstance(decoder_units, (list, tuple)):
         raise ValueError(
@@ -194,7 +178,7 @@ def _check_capsnet_arguments(
     Returns:
         `(image_shape, num_classes, decoder_units)`, normalized.
     """
-    image_shape = _check_image_shape(image_shape)
+    image_shape = check_image_shape(image_shape)
     num_classes = check_int(num_classes, "num_classes", minimum=1)
     for value, name in (
         (conv_filters, "conv_filters"),

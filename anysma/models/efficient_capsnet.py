@@ -33,10 +33,10 @@ from anysma.models.capsnet import _MASK_LAYER
 from anysma.models.capsnet import _RECONSTRUCTION_LAYER
 from anysma.models.capsnet import _capsnet_inputs
 from anysma.models.capsnet import _check_decoder_units
-from anysma.models.capsnet import _check_image_shape
 from anysma.models.capsnet import _decoder
 from anysma.modules.self_attention_routing import DepthwisePrimaryCapsules
 from anysma.modules.self_attention_routing import FullyConnectedCapsules
+from anysma.utils.validation import check_image_shape
 from anysma.utils.validation import check_int
 
 
@@ -142,7 +142,7 @@ class EfficientCapsNet(GuardedModel):
         dtype=None,
         **kwargs,
     ):
-        image_shape = _check_image_shape(image_shape)
+        image_shape = check_image_shape(image_shape)
         num_classes = check_int(num_classes, "num_classes", minimum=1)
         conv_filters = _check_int_list(conv_filters, "conv_filters")
         conv_kernel_sizes = _check_int_list(

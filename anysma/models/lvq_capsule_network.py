@@ -15,6 +15,7 @@ from anysma.modules import InputModule
 from anysma.modules import RestrictedTangentDistance
 from anysma.modules import SplitModule
 from anysma.modules import TangentDistance
+from anysma.utils.validation import check_image_shape
 from anysma.utils.validation import check_int
 from anysma.utils.validation import check_number
 
@@ -57,29 +58,13 @@ def _check_fraction(value, name, low_open=True):
 
 def _check_image_shape(image_shape):
     """Validate `(height, width, channels)`; height and width may be `None`."""
-
-    def is_size(dim):
-        return (
-            isinstance(dim, numbers.Integral) and not isinstance(dim, bool) and dim > 0
-        )
-
-    if (
-        not isinstance(image_shape, (list, tuple))
-        or len(image_shape) != 3
-        or not is_size(image_shape[2])
-        or not all(dim is None or is_size(dim) for dim in image_shape[:2])
-    ):
-        raise ValueError(
-            "`image_shape` must be (height, width, channels) with a known "
-            "number of channels; height and width may be None (any "
-            f"resolution). Received: image_shape={image_shape!r}"
-        )
+    image_shape = check_image_shape(image_shape, any_resolution=True)
     if any(dim is not None and dim < 2 for dim in image_shape[:2]):
         raise ValueError(
             "`image_shape` needs at least 2 x 2 pixels (the trunk halves the "
             f"resolution once). Received: image_shape={image_shape!r}"
         )
-    return tuple(None if dim is None else int(dim) for dim in image_shape)
+    return image_shape
 
 
 @anysma_export

@@ -122,6 +122,46 @@ def check_int_pair(value, name, minimum=1):
     return tuple(int(entry) for entry in pair)
 
 
+def check_image_shape(image_shape, any_resolution=False):
+    """Return `(height, width, channels)` as a tuple of positive ints.
+
+    Args:
+        image_shape: The argument, a list or tuple of three sizes.
+        any_resolution: Also accept `None` for the height and width (a
+            model that takes images of any resolution).
+
+    Raises:
+        ValueError: `image_shape` is not three positive sizes.
+
+    Example:
+
+    >>> check_image_shape([28, 28, 1])
+    (28, 28, 1)
+    >>> check_image_shape((None, None, 3), any_resolution=True)
+    (None, None, 3)
+    """
+
+    def is_size(dim, allow_none):
+        return (allow_none and dim is None) or (is_int(dim) and dim > 0)
+
+    if (
+        not isinstance(image_shape, (list, tuple))
+        or len(image_shape) != 3
+        or not is_size(image_shape[2], False)
+        or not all(is_size(dim, any_resolution) for dim in image_shape[:2])
+    ):
+        sizes = (
+            "a known number of channels; height and width may be None (any resolution)"
+            if any_resolution
+            else "known positive sizes"
+        )
+        raise ValueError(
+            f"`image_shape` must be (height, width, channels) with {sizes}. "
+            f"{_received('image_shape', image_shape)}"
+        )
+    return tuple(None if dim is None else int(dim) for dim in image_shape)
+
+
 def check_number(
     value,
     name,
