@@ -15,8 +15,11 @@ Adam (lr 0.003 for siamese as in the paper, 0.05 for flat, 0.01 for patch
 unless `--lr` is given), batch 64, without the paper's data augmentation.
 As in the other experiments, the test set doubles as the validation set.
 
-Outputs in `<save_dir>/cbc_mnist/`: log.csv, best/final weights,
-summary.json, components.png, reasoning.png and training_curves.png.
+Outputs in `<save_dir>/cbc_mnist/` (`cbc_mnist_fashion_mnist`,
+`cbc_mnist_flat`, `cbc_mnist_fashion_mnist_patch`, ... for the other datasets
+and settings, so that a run never resumes or replaces one of another model
+or dataset): log.csv, best/final weights, summary.json, components.png,
+reasoning.png and training_curves.png.
 """
 
 import os
@@ -121,6 +124,20 @@ def _load(args, data, setting):
     )
 
 
+def output_name(args, data=None):
+    """The output subfolder: the name plus every non-default dataset or setting.
+
+    Runs of different models or data must not share a folder: an
+    interrupted run resumes from the backup in its folder.
+    """
+    parts = [NAME]
+    if data is None and args.dataset != "mnist":
+        parts.append(args.dataset)
+    if args.setting != "siamese":
+        parts.append(args.setting)
+    return "_".join(parts)
+
+
 def run(args, data=None):
     """Train and evaluate; return the final metrics as a dict.
 
@@ -135,7 +152,8 @@ def run(args, data=None):
     """
     setting = args.setting
     train, test = _load(args, data, setting)
-    directory, started = common.start(args, NAME)
+    name = output_name(args, data)
+    directory, started = common.start(args, name)
     model = build_model(setting, args.lr)
     if args.weights:
         common.load_weights(model, args.weights)
@@ -173,7 +191,7 @@ def run(args, data=None):
                 path=os.path.join(directory, "reasoning.png"),
             )
             plots = ["components.png", "reasoning.png"]
-    return common.finish(directory, NAME, args, started, metrics, plots)
+    return common.finish(directory, name, args, started, metrics, plots)
 
 
 def main(argv=None, prog=NAME):

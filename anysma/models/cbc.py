@@ -28,8 +28,10 @@ from anysma.modules.components import Detection
 from anysma.modules.components import InputComponents
 from anysma.modules.components import PatchComponents
 from anysma.modules.components import Reasoning
-from anysma.ops.components import _pair
+from anysma.utils.validation import check_bool
+from anysma.utils.validation import check_image_shape
 from anysma.utils.validation import check_int
+from anysma.utils.validation import check_int_pair
 from anysma.utils.validation import check_number
 
 _COMPONENTS_LAYER = "components"
@@ -118,19 +120,6 @@ def _check_common(num_classes, num_components, sigma):
         sigma, "sigma", minimum=0, include_minimum=False, allow_none=True
     )
     return num_classes, num_components, sigma
-
-
-def _check_image_shape(image_shape):
-    if (
-        not isinstance(image_shape, (tuple, list))
-        or len(image_shape) != 3
-        or not all(isinstance(d, int) and d >= 1 for d in image_shape)
-    ):
-        raise ValueError(
-            "`image_shape` must be (height, width, channels), positive ints. "
-            f"Received: image_shape={image_shape!r}"
-        )
-    return tuple(image_shape)
 
 
 def _head(distances, num_classes, sigma, trainable_sigma, dtype, pool=False):
@@ -236,7 +225,7 @@ class CBC(_CBCBase):
         self.num_classes = num_classes
         self.num_components = num_components
         self.initial_sigma = sigma
-        self.trainable_sigma = trainable_sigma
+        self.trainable_sigma = check_bool(trainable_sigma, "trainable_sigma")
         self.distance = distance
         self.components_initializer = components_initializer
 
@@ -308,11 +297,11 @@ class PatchCBC(_CBCBase):
         dtype=None,
         **kwargs,
     ):
-        image_shape = _check_image_shape(image_shape)
+        image_shape = check_image_shape(image_shape)
         num_classes, num_components, sigma = _check_common(
             num_classes, num_components, sigma
         )
-        kernel_size = _pair(kernel_size, "kernel_size")
+        kernel_size = check_int_pair(kernel_size, "kernel_size")
         if kernel_size[0] > image_shape[0] or kernel_size[1] > image_shape[1]:
             raise ValueError(
                 "`kernel_size` must fit into the image. Received: "
@@ -347,9 +336,9 @@ class PatchCBC(_CBCBase):
         self.num_classes = num_classes
         self.num_components = num_components
         self.kernel_size = kernel_size
-        self.strides = _pair(strides, "strides")
+        self.strides = check_int_pair(strides, "strides")
         self.initial_sigma = sigma
-        self.trainable_sigma = trainable_sigma
+        self.trainable_sigma = check_bool(trainable_sigma, "trainable_sigma")
         self.distance = distance
         self.components_initializer = components_initializer
 
@@ -432,7 +421,7 @@ class SiameseCBC(_CBCBase):
         dtype=None,
         **kwargs,
     ):
-        image_shape = _check_image_shape(image_shape)
+        image_shape = check_image_shape(image_shape)
         num_classes, num_components, _ = _check_common(
             num_classes, num_components, None
         )

@@ -27,7 +27,6 @@ from keras import ops
 
 from anysma.api_export import anysma_export
 from anysma.capsule import is_signal_tuple
-from anysma.ops.components import _pair
 from anysma.ops.components import cbc_reasoning
 from anysma.ops.components import cosine_detection_probability
 from anysma.ops.components import detection_probability
@@ -35,7 +34,9 @@ from anysma.ops.components import patch_distances
 from anysma.ops.components import reasoning_probabilities
 from anysma.ops.distances import euclidean_distance
 from anysma.ops.distances import squared_euclidean_distance
+from anysma.utils.validation import check_bool
 from anysma.utils.validation import check_int
+from anysma.utils.validation import check_int_pair
 from anysma.utils.validation import check_number
 from anysma.utils.validation import check_option
 
@@ -202,8 +203,8 @@ class PatchComponents(_ComponentsBase):
             components_constraint=components_constraint,
             **kwargs,
         )
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
+        self.kernel_size = check_int_pair(kernel_size, "kernel_size")
+        self.strides = check_int_pair(strides, "strides")
         self.padding = check_option(padding, "padding", ("valid", "same"))
 
     def build(self, input_shape):
@@ -261,7 +262,7 @@ class Detection(keras.layers.Layer):
             the distances (e.g. their mean): `exp(-d / sigma)` of distances
             far above `sigma` is 0 with a vanishing gradient.
         trainable_sigma: Whether `sigma` is trained.
-        epsilon: The smallest width used, >= 0.
+        epsilon: The smallest width used, > 0.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -282,8 +283,10 @@ class Detection(keras.layers.Layer):
     def __init__(self, sigma=1.0, trainable_sigma=True, epsilon=1e-7, **kwargs):
         super().__init__(**kwargs)
         self.sigma = check_number(sigma, "sigma", minimum=0, include_minimum=False)
-        self.trainable_sigma = bool(trainable_sigma)
-        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
+        self.trainable_sigma = check_bool(trainable_sigma, "trainable_sigma")
+        self.epsilon = check_number(
+            epsilon, "epsilon", minimum=0, include_minimum=False
+        )
 
     @staticmethod
     def _distances(inputs):
@@ -421,7 +424,7 @@ class CosineDetection(keras.layers.Layer):
     `anysma.ops.components.cosine_detection_probability`). No weights.
 
     Args:
-        epsilon: Lower clamp of the squared norms, >= 0.
+        epsilon: Lower clamp of the squared norms, > 0.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -448,7 +451,9 @@ class CosineDetection(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-7, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
+        self.epsilon = check_number(
+            epsilon, "epsilon", minimum=0, include_minimum=False
+        )
 
     @staticmethod
     def _check(input_shape):
@@ -507,7 +512,7 @@ class Reasoning(keras.layers.Layer):
             `RandomNormal(stddev=1)` starts from varied reasoning so that
             the classes differ from the first step.
         reasoning_regularizer: Optional regularizer of the logits.
-        epsilon: Lower clamp of the denominator, >= 0.
+        epsilon: Lower clamp of the denominator, > 0.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -546,7 +551,9 @@ class Reasoning(keras.layers.Layer):
             reasoning_initializer or keras.initializers.RandomNormal(stddev=1.0)
         )
         self.reasoning_regularizer = keras.regularizers.get(reasoning_regularizer)
-        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
+        self.epsilon = check_number(
+            epsilon, "epsilon", minimum=0, include_minimum=False
+        )
 
     def build(self, input_shape):
         if input_shape[-1] is None:

@@ -47,14 +47,21 @@ def check_order_p(order_p, name="order_p"):
         )
 
 
-def check_epsilon(epsilon, name="epsilon"):
+def check_epsilon(epsilon, name="epsilon", positive=False):
+    """Raise unless `epsilon` is a number >= 0 (> 0 with `positive`).
+
+    `positive` is for the formulas that divide by, or take the log of, a
+    quantity clamped by `epsilon`: there 0 would give NaN.
+    """
     if (
         isinstance(epsilon, bool)
         or not isinstance(epsilon, numbers.Real)
         or not epsilon >= 0
+        or (positive and not epsilon > 0)
     ):
+        wanted = "> 0" if positive else ">= 0"
         raise ValueError(
-            f"`{name}` must be a number >= 0. Received: {name}={epsilon!r}"
+            f"`{name}` must be a number {wanted}. Received: {name}={epsilon!r}"
         )
 
 

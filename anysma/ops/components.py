@@ -33,6 +33,7 @@ from anysma.ops._validation import check_rank
 from anysma.ops._validation import static_shape
 from anysma.ops._validation import to_common_float
 from anysma.ops.distances import squared_euclidean_distance
+from anysma.utils.validation import check_int_pair
 from anysma.utils.validation import is_real
 
 
@@ -49,7 +50,7 @@ def detection_probability(distances, sigma=1.0, epsilon=1e-7):
         distances: Distances of any shape, >= 0.
         sigma: The width, a number > 0 or a scalar tensor (e.g. a trainable
             variable; it is clamped to `epsilon` from below).
-        epsilon: The smallest width used, >= 0.
+        epsilon: The smallest width used, > 0.
 
     Returns:
         The detection probabilities, of the shape of `distances`.
@@ -65,7 +66,7 @@ def detection_probability(distances, sigma=1.0, epsilon=1e-7):
         Components: Probabilistic modeling of reasoning over a set of
         components", NeurIPS 2019, Section 2.
     """
-    check_epsilon(epsilon)
+    check_epsilon(epsilon, positive=True)
     if is_real(sigma) and not sigma > 0:
         raise ValueError(f"`sigma` must be a number > 0. Received: sigma={sigma!r}")
     distances, sigma = to_common_float(distances, sigma)
@@ -83,7 +84,7 @@ def cosine_similarity(x, components, epsilon=1e-7):
     Args:
         x: Inputs `(..., D)`.
         components: Components `(K, D)`.
-        epsilon: Lower clamp of the squared norms, >= 0.
+        epsilon: Lower clamp of the squared norms, > 0.
 
     Returns:
         The similarities `(..., K)`, in `[-1, 1]`.
@@ -97,7 +98,7 @@ def cosine_similarity(x, components, epsilon=1e-7):
     array([[ 1.    ,  0.7071, -1.    ],
            [ 0.    ,  0.    ,  0.    ]], dtype=float32)
     """
-    check_epsilon(epsilon)
+    check_epsilon(epsilon, positive=True)
     x, components = to_common_float(x, components)
     check_min_rank(x, "x", 1, " (..., features)")
     check_rank(components, "components", 2, " (components, features)")
@@ -126,7 +127,7 @@ def cosine_detection_probability(x, components, epsilon=1e-7):
     Args:
         x: Inputs `(..., D)`, e.g. flattened feature maps.
         components: Components `(K, D)` in the same feature space.
-        epsilon: Lower clamp of the squared norms, >= 0 (see
+        epsilon: Lower clamp of the squared norms, > 0 (see
             `cosine_similarity`).
 
     Returns:
@@ -193,7 +194,7 @@ def cbc_reasoning(detections, positive, negative, epsilon=1e-7):
         detections: Detection probabilities `(..., K)`.
         positive: Positive reasoning probabilities `(K, C)`.
         negative: Negative reasoning probabilities `(K, C)`.
-        epsilon: Lower clamp of the denominator, >= 0.
+        epsilon: Lower clamp of the denominator, > 0.
 
     Returns:
         The class probabilities `(..., C)`.
@@ -212,7 +213,7 @@ def cbc_reasoning(detections, positive, negative, epsilon=1e-7):
         Components: Probabilistic modeling of reasoning over a set of
         components", NeurIPS 2019, Eq. (1).
     """
-    check_epsilon(epsilon)
+    check_epsilon(epsilon, positive=True)
     detections, positive, negative = to_common_float(detections, positive, negative)
     check_min_rank(detections, "detections", 1, " (..., components)")
     check_rank(positive, "positive", 2, " (components, classes)")
@@ -250,8 +251,8 @@ def image_patches(images, patch_size, strides=1, padding="valid"):
     """
     (images,) = to_common_float(images)
     check_rank(images, "images", 4, " (batch, height, width, channels)")
-    patch_size = _pair(patch_size, "patch_size")
-    strides = _pair(strides, "strides")
+    patch_size = check_int_pair(patch_size, "patch_size")
+    strides = check_int_pair(strides, "strides")
     if padding not in ("valid", "same"):
         raise ValueError(
             f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}"
@@ -300,24 +301,14 @@ def patch_distances(images, components, strides=1, padding="valid", distance=Non
             f"components.shape={static_shape(components)}"
         )
     distance = squared_euclidean_distance if distance is None else distance
+    if not callable(distance):
+        raise TypeError(
+            "`distance` must be a pairwise distance function such as "
+            "`anysma.ops.squared_euclidean_distance`, or None. Received: "
+            f"distance={distance!r}"
+        )
     patches = image_patches(
         images, static_shape(components)[1:3], strides=strides, padding=padding
     )
     flat = ops.reshape(components, (static_shape(components)[0], -1))
     return distance(patches, flat)
-
-
-def _pair(value, name):
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or min(value) < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive int or a pair of them. "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(value)

@@ -64,7 +64,13 @@ def test_tiny_run_writes_the_plots(dataset, setting, tmp_path, two_steps):
     # Only the Gaussian detection has a width.
     assert (setting == "siamese") == ("sigma" not in summary)
     assert setting == "siamese" or summary["sigma"] > 0
-    folder = tmp_path / "out" / "cbc_mnist"
+    folder = (
+        tmp_path
+        / "out"
+        / cbc_mnist.output_name(
+            cbc_mnist.build_parser().parse_args(["--dataset", dataset, "-s", setting])
+        )
+    )
     with open(folder / "summary.json") as stream:
         assert json.load(stream) == summary
     assert {"components.png", "reasoning.png"} <= set(summary["plots"])
@@ -97,3 +103,24 @@ def test_user_arrays_in_place_of_the_files(tmp_path, two_steps):
     with pytest.raises(ValueError, match="784"):
         bad = ExperimentData(arrays(32), (np.zeros((16, 28, 28, 1)), arrays(16)[1]))
         cbc_mnist.run(args, data=bad)
+
+
+def test_each_dataset_and_setting_writes_its_own_folder():
+    # An interrupted run resumes from its folder's backup, so runs of other
+    # models or data must not share it.
+    parser = cbc_mnist.build_parser()
+    names = {
+        cbc_mnist.output_name(parser.parse_args(flags))
+        for flags in (
+            [],
+            ["--dataset", "fashion_mnist"],
+            ["-s", "flat"],
+            ["-s", "patch", "--dataset", "fashion_mnist"],
+        )
+    }
+    assert names == {
+        "cbc_mnist",
+        "cbc_mnist_fashion_mnist",
+        "cbc_mnist_flat",
+        "cbc_mnist_fashion_mnist_patch",
+    }

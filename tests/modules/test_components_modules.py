@@ -280,6 +280,12 @@ class CosineDetectionLayerTest(TestCase):
             CosineDetection()([np.ones((2, 3), "float32"), np.ones((4, 5), "float32")])
         with self.assertRaisesRegex(ValueError, "epsilon"):
             CosineDetection(epsilon=-1.0)
+        with self.assertRaisesRegex(ValueError, "epsilon"):
+            CosineDetection(epsilon=0.0)
+        with self.assertRaisesRegex(ValueError, "epsilon"):
+            Detection(epsilon=0.0)
+        with self.assertRaisesRegex(TypeError, "trainable_sigma"):
+            Detection(trainable_sigma="no")
 
 
 class SiameseChainTest(TestCase):

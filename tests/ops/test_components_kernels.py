@@ -246,6 +246,26 @@ class CosineDetectionTest(TestCase):
             cosine_similarity(np.ones((2, 3)), np.ones((4, 3)), epsilon=-1.0)
 
 
+def test_epsilon_zero_is_refused_where_it_would_give_nan():
+    # With epsilon = 0 a zero width, a zero vector or an all-indefinite class
+    # would divide 0 by 0.
+    checks = (
+        lambda: detection_probability(np.ones((2, 3)), sigma=0.0, epsilon=0.0),
+        lambda: cosine_similarity(np.ones((2, 3)), np.ones((4, 3)), epsilon=0.0),
+        lambda: cbc_reasoning(np.ones((2, 3)), np.ones((3, 4)), np.ones((3, 4)), 0.0),
+    )
+    for check in checks:
+        with pytest.raises(ValueError, match="epsilon` must be a number > 0"):
+            check()
+
+
+def test_patch_distances_needs_a_distance_function():
+    with pytest.raises(TypeError, match="distance"):
+        patch_distances(
+            np.ones((1, 4, 4, 1)), np.ones((2, 2, 2, 1)), distance="euclidean"
+        )
+
+
 class ReasoningTest(TestCase):
     def test_probabilities_on_the_simplex(self):
         positive, negative, indefinite = reasoning_probabilities(LOGITS)
