@@ -25,7 +25,12 @@ CBC_MNIST_ACCURACY = 0.6
 SIAMESE_EPOCHS = 15
 
 #: Inference-mode accuracy on 1000 held-out MNIST test images that
-#: `SiameseCBC` must reach on that budget. Measured: TODO.
+#: `SiameseCBC` must reach on that budget. Measured: 0.882 on JAX, 0.855 on
+#: PyTorch, 0.782 on TensorFlow (each backend draws its own initial weights;
+#: the margin loss was still falling). A plain CNN with the same feature
+#: extractor and a softmax layer (cross-entropy, Adam 0.003, batch 64)
+#: reached 0.976 on JAX on the same budget (0.975 after 10 epochs); the
+#: pixel `CBC` above 0.67-0.74 after 30 epochs.
 SIAMESE_CBC_MNIST_ACCURACY = 0.7
 
 
@@ -138,8 +143,8 @@ class SiameseCBCModelTest(TestCase):
         model = models.SiameseCBC(**self.KWARGS, filters=(4, 6))
         x = np.random.RandomState(5).uniform(size=(3, 12, 12, 1)).astype("float32")
         extractor = keras.Sequential(model.feature_layers)
-        features = np.asarray(extractor(x)).reshape(3, -1).astype("float64")
-        components = np.asarray(extractor(model.components)).reshape(4, -1)
+        features = extractor.predict(x, verbose=0).reshape(3, -1).astype("float64")
+        components = extractor.predict(model.components, verbose=0).reshape(4, -1)
         cosine = features @ components.T
         cosine /= np.linalg.norm(features, axis=1)[:, None]
         cosine /= np.linalg.norm(components, axis=1)[None]
