@@ -82,6 +82,10 @@ class LVQClassifierBase(ClassifierMixin, BaseEstimator):
     def _check_model_params(self, n_features):
         """Validate the model-specific parameters (knowing `n_features`)."""
 
+    def _distribution_kwargs(self, distribution):
+        """How the model takes the number of prototypes of every class."""
+        return {"prototypes_per_class": distribution}
+
     def _model_kwargs(self, n_features, distribution):
         """Constructor arguments of the Keras model beyond the common ones."""
         return {}
@@ -220,7 +224,7 @@ class LVQClassifierBase(ClassifierMixin, BaseEstimator):
         kwargs = {
             "input_dim": n_features,
             "num_classes": self.classes_.size,
-            "prototypes_per_class": distribution,
+            **self._distribution_kwargs(distribution),
             **self._model_kwargs(n_features, distribution),
         }
         self._program_key = (

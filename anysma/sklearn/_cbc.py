@@ -10,7 +10,6 @@ from anysma.sklearn._base import LVQClassifierBase
 from anysma.sklearn._base import _check_int
 from anysma.sklearn._base import _check_option
 from anysma.sklearn._base import _check_real
-from anysma.sklearn._base import _hashable
 
 # Initial reasoning logits (positive, negative, indefinite): a component
 # started in class `c` is positive reasoning for `c` and negative reasoning
@@ -137,31 +136,9 @@ class CBCClassifier(LVQClassifierBase):
         _check_int(self.batch_size, "batch_size", 1)
         _check_int(self.verbose, "verbose", 0)
 
-    def _prepare(self, x, y_index, sample_weight, rng):
-        distribution = self._distribution(self.classes_.size)
-        kwargs = {
-            "input_dim": x.shape[1],
-            "num_classes": self.classes_.size,
-            "num_components": int(sum(distribution)),
-        }
-        self._program_key = (
-            self._model_name,
-            tuple((key, _hashable(value)) for key, value in sorted(kwargs.items())),
-            self._scores,
-        )
-        # Read by the base class (`prototype_labels_`): the class each
-        # component started in.
-        self._prototype_labels = np.repeat(np.arange(len(distribution)), distribution)
-        program = self._program()
-        components, _ = _initialization.initial_prototypes(
-            x, y_index, sample_weight, distribution, self.initialization, rng
-        )
-        initial = self._initial_values(components, None, x, sample_weight, rng)
-        values = [
-            np.asarray(initial[name], dtype="float32").reshape(shape)
-            for name, shape in zip(program.names, program.shapes)
-        ]
-        return program, program.constrained(values)
+    def _distribution_kwargs(self, distribution):
+        # A CBC's components have no class: only their number counts.
+        return {"num_components": int(sum(distribution))}
 
     def _initial_values(self, prototypes, groups, x, sample_weight, rng):
         squared = (
