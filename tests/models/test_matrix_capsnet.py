@@ -10,12 +10,14 @@ from anysma.testing.datasets import real_data_file
 MNIST_PATH = real_data_file("mnist.npz")
 
 #: Inference-mode accuracy on 1,000 held-out MNIST test images after 3 epochs
-#: on the first 2,000 training images (small config, 2 EM iterations, batch
-#: 32, Adam 1e-2, spread-loss margin 0.2 -> 0.9). Measured on JAX: 0.776; a
-#: small plain CNN reaches 0.92 on the same budget (see the `em_smallnorb` row
-#: of `examples/README.md`). The bound leaves a margin for the backends'
-#: different rounding and random streams.
-MNIST_ACCURACY = 0.65
+#: on the first 2,000 training images (small config, 2 EM iterations,
+#: `final_lambda=0.005`, batch 32, Adam 1e-2, spread-loss margin 0.2 -> 0.9).
+#: Measured: 0.784 on JAX, 0.833 on PyTorch, 0.782 on TensorFlow (0.776 on JAX
+#: with the paper's `final_lambda=0.01`); a small plain CNN reaches 0.934 on
+#: the same budget (see the `em_smallnorb` row of `examples/README.md` and the
+#: EM routing guide). The bound leaves a margin for the backends' different
+#: rounding and random streams (single runs vary by a few points).
+MNIST_ACCURACY = 0.70
 
 TINY = {
     "image_shape": (20, 20, 1),
@@ -120,7 +122,11 @@ class MatrixCapsNetTest(TestCase):
         epochs = 3
         model, loss = compiled(
             MatrixCapsNet(
-                image_shape=(28, 28, 1), num_classes=10, config="small", iterations=2
+                image_shape=(28, 28, 1),
+                num_classes=10,
+                config="small",
+                iterations=2,
+                final_lambda=0.005,
             ),
             learning_rate=1e-2,
         )
