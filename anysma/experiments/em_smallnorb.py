@@ -82,6 +82,22 @@ def build_model(args):
     return model, loss
 
 
+def output_name(args):
+    """The output subfolder: the name plus every non-default setting.
+
+    An interrupted run resumes from the backup in its folder, so runs of
+    another split, network or number of iterations must not share it.
+    """
+    parts = [NAME]
+    if args.setting != "normal":
+        parts.append(args.setting)
+    if args.config != "paper":
+        parts.append(args.config)
+    if args.routings != 3:
+        parts.append(f"r{args.routings}")
+    return "_".join(parts)
+
+
 def run(args, data=None):
     """Train and evaluate; return the final metrics as a dict.
 
@@ -115,7 +131,7 @@ def run(args, data=None):
             "validation": (data_lib.centre_crop(images, CROP_SIZE), labels),
         }
     model, loss = build_model(args)
-    name = NAME if args.setting == "normal" else f"{NAME}_{args.setting}"
+    name = output_name(args)
     directory, started = common.start(args, name)
     if args.weights:
         common.load_weights(model, args.weights)

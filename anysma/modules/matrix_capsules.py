@@ -58,7 +58,9 @@ class _RoutingOptions:
         self.iterations = check_int(iterations, "iterations", minimum=1)
         inverse_temperatures(self.iterations, final_lambda)  # validates
         self.final_lambda = float(final_lambda)
-        self.epsilon = check_number(epsilon, "epsilon", minimum=0)
+        self.epsilon = check_number(
+            epsilon, "epsilon", minimum=0, include_minimum=False
+        )
         self.cost_normalization = check_number(
             cost_normalization,
             "cost_normalization",
@@ -404,7 +406,7 @@ class ClassMatrixCaps(_RoutingOptions, keras.layers.Layer):
     the transformation matrix of an input type is shared by all positions;
     with `coordinate_addition=True` the scaled centre `((h + 0.5) / H,
     (w + 0.5) / W)` of each position is added to the entries `[0, 3]` and
-    `[1, 3]` of its votes (`anysma.ops.em_routing.coordinate_addition`). EM
+    `[1, 3]` of its votes (`anysma.ops.coordinate_addition`). EM
     routing over all input capsules gives one pose and one activation per
     class; the activations are the class scores, trained with
     `anysma.losses.SpreadLoss`.

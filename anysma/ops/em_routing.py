@@ -161,7 +161,7 @@ def em_m_step(
         beta_u: Cost offsets per output type, `(O,)`.
         beta_a: Activation offsets per output type, `(O,)`.
         inverse_temperature: `lambda`, a number or scalar tensor.
-        epsilon: The variance floor, >= 0.
+        epsilon: The variance floor, > 0.
         cost_normalization: The `100` of Gritzman's normalization of the
             amount of data per output capsule, or `None` for the paper's
             unnormalized cost.
@@ -356,8 +356,8 @@ def em_routing(
         beta_a: Activation offsets per output type, `(O,)`.
         iterations: The number of iterations, a Python int >= 1 (unrolled).
         final_lambda: The limit of the inverse temperature schedule, > 0.
-        epsilon: The variance floor, a number >= 0 (> 0 for zero-variance
-            votes).
+        epsilon: The variance floor, a number > 0 (identical votes have
+            zero variance, and its log would be -inf).
         cost_normalization: Gritzman's normalization of the amount of data
             per output capsule (`100`), or `None` (the paper's cost).
         child_ids: `None`, or an int NumPy array `(N, C)` with the input
@@ -388,7 +388,7 @@ def em_routing(
         matrix capsules with EM routing", arXiv:1907.00652, 2019.
     """
     lambdas = inverse_temperatures(iterations, final_lambda)
-    check_epsilon(epsilon)
+    check_epsilon(epsilon, positive=True)
     cost_normalization = _check_number(
         cost_normalization, "cost_normalization", allow_none=True, positive=True
     )

@@ -231,3 +231,20 @@ def test_lvq_caps_mnist_without_affnist(tmp_path, monkeypatch, capsys, two_steps
     for plot in ("spectral_lines.png", "heatmaps.png", "reconstructions.png"):
         assert plot in summary["plots"]
         check_nontrivial_png(str(folder / plot))
+
+
+def test_em_smallnorb_runs_of_other_networks_get_their_own_folder():
+    # An interrupted run resumes from its folder's backup: a run with another
+    # split, network or number of iterations must not pick it up.
+    module = experiments.get("em_smallnorb")
+    parser = module.build_parser()
+    names = [
+        module.output_name(parser.parse_args(flags))
+        for flags in ([], ["-s", "azimuth"], ["--config", "small"], ["-r", "2"])
+    ]
+    assert names == [
+        "em_smallnorb",
+        "em_smallnorb_azimuth",
+        "em_smallnorb_small",
+        "em_smallnorb_r2",
+    ]

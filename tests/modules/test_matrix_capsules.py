@@ -206,6 +206,8 @@ class ConvMatrixCapsTest(TestCase):
     def test_invalid(self):
         with self.assertRaisesRegex(ValueError, "iterations"):
             ConvMatrixCaps(2, iterations=0)
+        with self.assertRaisesRegex(ValueError, "epsilon"):
+            ConvMatrixCaps(2, epsilon=0.0)
         with self.assertRaisesRegex(ValueError, "cost_normalization"):
             ConvMatrixCaps(2, cost_normalization=-1)
         with self.assertRaisesRegex(ValueError, "kernel_size"):

@@ -251,6 +251,8 @@ class EMRoutingTest(TestCase):
             ({"iterations": 2.0}, "iterations"),
             ({"final_lambda": 0}, "final_lambda"),
             ({"epsilon": -1.0}, "epsilon"),
+            # No variance floor: identical votes would give log(0).
+            ({"epsilon": 0.0}, "epsilon"),
             ({"cost_normalization": 0}, "cost_normalization"),
             ({"child_ids": np.zeros((3, 5), "int32")}, "child_ids"),
             ({"child_ids": np.zeros((2, 5))}, "child_ids"),
