@@ -127,15 +127,19 @@ class LVQClassifierBase(ClassifierMixin, BaseEstimator):
 
     # === Validation ===
 
+    #: The parameter that holds the number of prototypes per class.
+    _per_class_param = "prototypes_per_class"
+
     def _check_common_params(self):
-        ppc = self.prototypes_per_class
+        name = self._per_class_param
+        ppc = getattr(self, name)
         if not (
             isinstance(ppc, (numbers.Integral, list, tuple, np.ndarray))
             and not isinstance(ppc, bool)
         ):
             raise TypeError(
-                "`prototypes_per_class` must be an int or a list with one int per "
-                f"class. Received: prototypes_per_class={ppc!r}"
+                f"`{name}` must be an int or a list with one int per "
+                f"class. Received: {name}={ppc!r}"
             )
         _check_option(
             self.initialization, "initialization", _initialization.INITIALIZATIONS

@@ -4,11 +4,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from anysma import losses
-from anysma.sklearn import _initialization
-from anysma.sklearn import _solvers
 from anysma.sklearn._base import LVQClassifierBase
-from anysma.sklearn._base import _check_int
-from anysma.sklearn._base import _check_option
 from anysma.sklearn._base import _check_real
 
 # Initial reasoning logits (positive, negative, indefinite): a component
@@ -116,25 +112,10 @@ class CBCClassifier(LVQClassifierBase):
     def prototypes_per_class(self):
         return self.components_per_class
 
-    def _check_common_params(self):
-        if isinstance(self.components_per_class, bool) or not isinstance(
-            self.components_per_class, (int, np.integer, list, tuple, np.ndarray)
-        ):
-            raise TypeError(
-                "`components_per_class` must be an int or a list with one int "
-                "per class. Received: components_per_class="
-                f"{self.components_per_class!r}"
-            )
+    _per_class_param = "components_per_class"
+
+    def _check_model_params(self, n_features):
         _check_real(self.margin, "margin", 0.0)
-        _check_option(
-            self.initialization, "initialization", _initialization.INITIALIZATIONS
-        )
-        _check_option(self.solver, "solver", _solvers.SOLVERS)
-        _check_int(self.max_iter, "max_iter", 1)
-        _check_real(self.tol, "tol", 0.0)
-        _check_real(self.learning_rate, "learning_rate", 0.0, include_min=False)
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.verbose, "verbose", 0)
 
     def _distribution_kwargs(self, distribution):
         # A CBC's components have no class: only their number counts.
