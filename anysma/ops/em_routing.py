@@ -196,23 +196,17 @@ def em_m_step(
     return means, variances, logits
 
 
-def _sum_over_parents(values, child_ids, num_children):
-    """Sum `(B, N, C)` over all slots of each child; broadcast it back."""
+def _reduce_over_parents(reduce, values, child_ids, num_children):
+    """Reduce `(B, N, C)` over all slots of each child; broadcast it back.
+
+    `reduce` is `ops.segment_sum` or `ops.segment_max`.
+    """
     batch_first = ops.reshape(
         ops.transpose(values, (1, 2, 0)), (-1, ops.shape(values)[0])
     )
     flat_ids = np.reshape(child_ids, (-1,))
-    sums = ops.segment_sum(batch_first, flat_ids, num_segments=num_children)
-    return _back_to_slots(sums, flat_ids, values)
-
-
-def _max_over_parents(values, child_ids, num_children):
-    batch_first = ops.reshape(
-        ops.transpose(values, (1, 2, 0)), (-1, ops.shape(values)[0])
-    )
-    flat_ids = np.reshape(child_ids, (-1,))
-    maxima = ops.segment_max(batch_first, flat_ids, num_segments=num_children)
-    return _back_to_slots(maxima, flat_ids, values)
+    per_child = reduce(batch_first, flat_ids, num_segments=num_children)
+    return _back_to_slots(per_child, flat_ids, values)
 
 
 def _back_to_slots(per_child, flat_ids, like):
@@ -258,11 +252,13 @@ def em_e_step(votes, means, variances, logits, child_ids=None, num_children=None
     # The softmax is shift invariant: the shift carries no gradient.
     shift = ops.stop_gradient(ops.max(scores, axis=-1))
     if child_ids is not None:
-        shift = ops.stop_gradient(_max_over_parents(shift, child_ids, num_children))
+        shift = ops.stop_gradient(
+            _reduce_over_parents(ops.segment_max, shift, child_ids, num_children)
+        )
     exponentials = ops.exp(scores - ops.expand_dims(shift, -1))
     totals = ops.sum(exponentials, axis=-1)
     if child_ids is not None:
-        totals = _sum_over_parents(totals, child_ids, num_children)
+        totals = _reduce_over_parents(ops.segment_sum, totals, child_ids, num_children)
     # The largest term is exp(0) = 1, so the totals are >= 1.
     return exponentials / ops.expand_dims(totals, -1)
 
